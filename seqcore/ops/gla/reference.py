@@ -1,0 +1,29 @@
+"""Step-by-step gated linear attention: the plain loop every other backend is checked against."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def gla_recurrent(
+    q: Tensor, k: Tensor, v: Tensor, g: Tensor | None, scale: float, initial_state: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """``S_t = diag(exp(g_t)) S_{t-1} + k_t v_t^T``, ``o_t = scale * S_t^T q_t`` over padded sequences.
+
+    Args:
+        q, k: ``(N, L, H, K)``; v: ``(N, L, H, V)``.
+        g: ``(N, L, H, K)`` per-key log decay, ``(N, L, H)`` per-head log decay, or ``None``.
+        initial_state: ``(N, H, K, V)`` or ``None`` (zeros).
+    Returns:
+        ``o: (N, L, H, V)`` and the last state ``(N, H, K, V)``.
+    """
+    n, length, h, dk = q.shape
+    state = q.new_zeros(n, h, dk, v.shape[-1]) if initial_state is None else initial_state
+    outs = []
+    for t in range(length):
+        if g is not None:
+            decay = g[:, t].exp()
+            state = state * (decay[..., None] if g.dim() == 4 else decay[..., None, None])
+        state = state + k[:, t, :, :, None] * v[:, t, :, None, :]
+        outs.append(scale * torch.einsum("nhk,nhkv->nhv", q[:, t], state))
+    return torch.stack(outs, dim=1), state

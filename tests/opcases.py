@@ -1,0 +1,119 @@
+"""Random inputs and comparison helpers shared by the operator tests."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+import seqcore.ops as ops
+from reference import delta_rule_ref, gla_ref, scan_ref
+
+
+@dataclass
+class Case:
+    family: str
+    lens: tuple[int, ...] = (37,)  # one entry per sequence; several entries and varlen=True pack them
+    varlen: bool = False
+    heads: int = 2
+    dk: int = 12
+    dv: int = 20
+    gate: str | None = "head"  # None, "head" or "key" (gla); None or "head" (delta_rule)
+    strength: float = 1.0  # scale of the log decays: 20 gives steps down to about -20 per step
+    initial_state: bool = True
+    reverse: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        parts = [self.family, "x".join(map(str, self.lens)), "varlen" if self.varlen else "batch", f"g={self.gate}"]
+        parts += [f"s={self.strength}", "h0" if self.initial_state else "noh0", "rev" if self.reverse else "fwd"]
+        parts += [f"H{self.heads}K{self.dk}V{self.dv}"]
+        return "-".join(parts)
+
+
+def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
+    """Relative RMS error ``||ref - out|| / ||ref||`` in float64."""
+    ref, out = ref.double(), out.double()
+    return ((out - ref).norm() / ref.norm().clamp_min(1e-30)).item()
+
+
+def make_inputs(case: Case, seed: int) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64)
+
+    if case.varlen:
+        batch, length = 1, sum(case.lens)
+        cu = torch.tensor([0, *torch.tensor(case.lens).cumsum(0).tolist()], dtype=torch.int32)
+    else:
+        batch, length, cu = len(case.lens), case.lens[0], None
+    n, h = len(case.lens), case.heads
+    if case.family == "scan":
+        d = h * case.dk
+        tensors = {"x": randn(batch, length, d), "a": torch.rand(batch, length, d, generator=gen, dtype=torch.float64) * 2 - 1}
+        h0 = randn(n, d) if case.initial_state else None
+    else:
+        tensors = {
+            "q": randn(batch, length, h, case.dk),
+            "k": randn(batch, length, h, case.dk),
+            "v": randn(batch, length, h, case.dv),
+        }
+        if case.family == "delta_rule":
+            tensors["k"] = F.normalize(tensors["k"], dim=-1)
+            tensors["beta"] = torch.rand(batch, length, h, generator=gen, dtype=torch.float64) * 2
+        else:
+            tensors["k"] = tensors["k"] / case.dk**0.5
+        gate_shape = {None: None, "head": (batch, length, h), "key": (batch, length, h, case.dk)}[case.gate]
+        tensors["g"] = None if gate_shape is None else -F.softplus(randn(*gate_shape)) * case.strength
+        h0 = randn(n, h, case.dk, case.dv) if case.initial_state else None
+    return {"tensors": tensors, "initial_state": h0, "cu_seqlens": cu}
+
+
+def call(family: str, tensors: dict, **kwargs):
+    fn = {"scan": ops.scan, "gla": ops.gla, "delta_rule": ops.delta_rule}[family]
+    return fn(*tensors.values(), output_final_state=True, **kwargs)
+
+
+def call_ref(family: str, tensors: dict, **kwargs):
+    fn = {"scan": scan_ref, "gla": gla_ref, "delta_rule": delta_rule_ref}[family]
+    return fn(*tensors.values(), **kwargs)
+
+
+def _leaves(inputs: dict, dtype, device="cpu"):
+    tensors = {
+        name: None if t is None else t.to(device=device, dtype=dtype).detach().requires_grad_()
+        for name, t in inputs["tensors"].items()
+    }
+    h0 = inputs["initial_state"]
+    h0 = None if h0 is None else h0.to(device=device, dtype=torch.float32 if dtype != torch.float64 else dtype).detach().requires_grad_()
+    return tensors, h0
+
+
+def outputs_and_grads(case: Case, inputs: dict, backend: str | None, dtype=torch.float32, device="cpu", seed=0):
+    """Output, final state and gradients of every input; ``backend=None`` runs the float64 reference."""
+    if backend is None:
+        dtype = torch.float64
+    tensors, h0 = _leaves(inputs, dtype, device)
+    cu = inputs["cu_seqlens"]
+    if backend is None:
+        out, final = call_ref(case.family, tensors, initial_state=h0, cu_seqlens=cu, reverse=case.reverse)
+    else:
+        cu = None if cu is None else cu.to(device)
+        out, final = call(case.family, tensors, initial_state=h0, cu_seqlens=cu, reverse=case.reverse, backend=backend)
+    gen = torch.Generator().manual_seed(seed + 1)
+    d_out = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+    d_final = torch.randn(final.shape, generator=gen, dtype=torch.float64)
+    loss = (out * d_out.to(device, out.dtype)).sum() + (final * d_final.to(device, final.dtype)).sum()
+    leaves = {name: t for name, t in tensors.items() if t is not None}
+    if h0 is not None:
+        leaves["initial_state"] = h0
+    grads = torch.autograd.grad(loss, list(leaves.values()))
+    result = {"out": out, "final_state": final}
+    result.update({f"d{name}": gr for name, gr in zip(leaves, grads)})
+    return {name: t.detach().cpu() for name, t in result.items()}
+
+
+def new_seed() -> int:
+    return random.SystemRandom().randrange(2**31)

@@ -1,0 +1,1 @@
+"""LightNet vision backbones built on seqcore (see the vision issue)."""
