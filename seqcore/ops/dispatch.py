@@ -26,7 +26,8 @@ class Family:
 
     ``inputs`` lists the tensor arguments in call order (``optional`` ones may be ``None``); ``pad_fill``
     gives the value of padding slots that makes them identity steps; ``out_like`` names the input whose
-    shape and dtype the output takes; ``state_dims`` maps the inputs to the per-sequence state shape.
+    shape and dtype the output takes; ``state_dims`` maps the inputs to the per-sequence state shape;
+    ``chunk_size`` is the chunked backend's chunk length, or a function of the inputs that returns it.
     """
 
     name: str
@@ -36,9 +37,11 @@ class Family:
     state_dims: Callable[[dict[str, Tensor]], tuple[int, ...]]
     recurrent: Callable
     chunk: Callable
-    chunk_size: int
+    chunk_size: int | Callable[[dict[str, Tensor | None]], int]
     uses_scale: bool = True
     pad_fill: dict[str, float] = field(default_factory=dict)
+    # The Triton backward takes the forward output (after cu_seqlens), as the scan's does.
+    triton_bwd_takes_output: bool = False
 
     def triton_kernels(self) -> tuple[Callable, Callable]:
         module = importlib.import_module(f"seqcore.ops.{self.name}.triton")
@@ -50,9 +53,10 @@ def compute_dtype(tensors: Sequence[Tensor | None]) -> torch.dtype:
     return torch.float64 if any(t is not None and t.dtype == torch.float64 for t in tensors) else torch.float32
 
 
-def _chunk_multiple(family: Family, max_len: int) -> int:
+def _chunk_multiple(family: Family, named: dict[str, Tensor | None], max_len: int) -> int:
+    size = family.chunk_size(named) if callable(family.chunk_size) else family.chunk_size
     # Short sequences use a smaller power-of-two chunk rather than padding up to the full chunk size.
-    return min(family.chunk_size, 1 << max(max_len - 1, 0).bit_length())
+    return min(size, 1 << max(max_len - 1, 0).bit_length())
 
 
 def forward(
@@ -78,7 +82,7 @@ def forward(
         out, final = fwd(*packed, *scale_arg, h0, layout.cu_seqlens(out_ref.device))
         return layout.from_packed(out), final
     if backend == "chunk":
-        multiple = _chunk_multiple(family, layout.max_len)
+        multiple = _chunk_multiple(family, named, layout.max_len)
         run = lambda *args: family.chunk(*args, chunk_size=multiple)  # noqa: E731
     else:
         multiple, run = 1, family.recurrent
@@ -140,7 +144,13 @@ def _triton_backward(family, tensors, initial_state, cu_seqlens, scale, reverse,
     scale_arg = (scale,) if family.uses_scale else ()
     h0 = None if initial_state is None else initial_state.float()
     dht = None if d_final is None else d_final.float()
-    grads = bwd(*packed, *scale_arg, h0, layout.cu_seqlens(out_ref.device), layout.to_packed(d_out), dht)
+    cu = layout.cu_seqlens(out_ref.device)
+    extra = ()
+    if family.triton_bwd_takes_output:
+        # Recomputed from float32 inputs so that low-precision inputs do not round the states it reads.
+        fwd, _ = family.triton_kernels()
+        extra = (fwd(*[None if t is None else t.float() for t in packed], *scale_arg, h0, cu)[0],)
+    grads = bwd(*packed, *scale_arg, h0, cu, *extra, layout.to_packed(d_out), dht)
     *d_inputs, d_h0 = grads
     result = [None if g is None else layout.from_packed(g) for g in d_inputs]
     if d_h0 is not None and initial_state is not None:
@@ -166,7 +176,11 @@ def _unaliased(outputs: Sequence[Tensor], inputs: Sequence[Tensor | None]) -> li
 
 
 def register(family: Family) -> Callable[..., tuple[Tensor, Tensor]]:
-    """Register ``seqcore::<name>`` and its backward; returns the forward op."""
+    """Register ``seqcore::<name>`` and its backward; returns the function the public API calls.
+
+    In eager mode the PyTorch backends run directly under autograd, which saves the forward recomputation
+    the custom op's backward needs; compiled graphs and the Triton backend go through the custom op.
+    """
     n_in = len(family.inputs)
 
     def fwd_impl(*args):
@@ -221,4 +235,13 @@ def register(family: Family) -> Callable[..., tuple[Tensor, Tensor]]:
         return (*grads, None, None, None, None)
 
     fwd_op.register_autograd(backward_fn, setup_context=setup_context)
-    return fwd_op
+
+    def apply(*args):
+        backend = args[-1]
+        if backend == "triton" or torch.compiler.is_compiling():
+            return fwd_op(*args)
+        tensors, (h0, cu, scale, reverse, _) = list(args[:n_in]), args[n_in:]
+        return forward(family, backend, tensors, h0, cu, scale, reverse)
+
+    apply.op = fwd_op
+    return apply

@@ -54,11 +54,12 @@ def delta_rule_chunk(
     chunk_decay = b[..., -1, None, None].exp()
     state = q.new_zeros(n, h, dk, dv) if initial_state is None else initial_state
     states, v_new = [], []
-    for i in range(length // c):
+    # unbind once: indexing inside the loop would make autograd build a full-size gradient per chunk.
+    for u_i, w_i, k_i, decay in zip(u.unbind(2), w.unbind(2), k_dec.unbind(2), chunk_decay.unbind(2)):
         states.append(state)
-        residual = u[:, :, i] - w[:, :, i] @ state
+        residual = u_i - w_i @ state
         v_new.append(residual)
-        state = chunk_decay[:, :, i] * state + k_dec[:, :, i].transpose(-1, -2) @ residual
+        state = decay * state + k_i.transpose(-1, -2) @ residual
     v_new = torch.stack(v_new, dim=2)
     scores = (qc @ kc.transpose(-1, -2)) * pairwise_decay(b, strict=False)
     o = scale * ((qc * b.exp()[..., None]) @ torch.stack(states, dim=2) + scores @ v_new)

@@ -11,6 +11,7 @@ GLA = Family(
     state_dims=lambda t: (t["q"].shape[2], t["q"].shape[3], t["v"].shape[3]),
     recurrent=gla_recurrent,
     chunk=gla_chunk,
-    chunk_size=64,
+    # Per-key gates need pairwise decays inside sub-chunks; short chunks keep those tensors small.
+    chunk_size=lambda t: 16 if t["g"] is not None and t["g"].dim() == 4 else 64,
 )
 gla_op = register(GLA)

@@ -8,7 +8,8 @@ Per chunk of ``C`` steps with in-chunk cumulative log decay ``b`` (``b_t = sum_{
 Only one state per chunk is kept. Every exponent evaluated is <= 0, so strong decays underflow to zero
 instead of overflowing. Per-key gates make ``Gamma`` depend on the key channel; it is then built from
 sub-chunks: between sub-chunks through a reference point at the start of the later one, inside a sub-chunk
-pairwise in log space.
+pairwise in log space. Sub-chunks of 4 inside chunks of 16 measured fastest on the CPU (the pairwise tensors
+are 4x the size of ``k``).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from torch import Tensor
 
 from ..chunk_common import causal_mask, from_chunks, pairwise_decay, to_chunks
 
-SUB_CHUNK = 16
+SUB_CHUNK = 4
 
 
 def _intra_scores_per_key(q: Tensor, k: Tensor, b: Tensor) -> Tensor:
@@ -32,14 +33,12 @@ def _intra_scores_per_key(q: Tensor, k: Tensor, b: Tensor) -> Tensor:
     q_ref = qs * (bs - ref[..., None, :]).exp()
     # Keys from earlier sub-chunks, decayed up to the reference point of sub-chunk i.
     earlier = torch.arange(c, device=q.device)[None, :] < (torch.arange(ns, device=q.device) * sub)[:, None]
-    exponent = ref[..., :, None, :] - b[..., None, :, :]
-    k_ref = k[..., None, :, :] * torch.where(earlier[..., None], exponent, torch.full_like(exponent, -float("inf"))).exp()
+    exponent = (ref[..., :, None, :] - b[..., None, :, :]).masked_fill(~earlier[..., None], -float("inf"))
+    k_ref = k[..., None, :, :] * exponent.exp()
     scores = (q_ref @ k_ref.transpose(-1, -2)).reshape(*lead, c, c)
     # Inside a sub-chunk: pairwise decays, masked to j <= i before exponentiating.
-    pair = bs[..., :, None, :] - bs[..., None, :, :]
-    mask = causal_mask(sub, q.device)[..., None]
-    pair = torch.where(mask, pair, torch.full_like(pair, -float("inf"))).exp()
-    diag = torch.einsum("...ik,...ijk,...jk->...ij", qs, pair, ks)
+    pair = (bs[..., :, None, :] - bs[..., None, :, :]).masked_fill(~causal_mask(sub, q.device)[..., None], -float("inf"))
+    diag = (qs[..., :, None, :] * ks[..., None, :, :] * pair.exp()).sum(-1)
     return scores + _place_diagonal_blocks(diag, c)
 
 
@@ -93,8 +92,10 @@ def gla_chunk(
     chunk_kv = k_dec.transpose(-1, -2) @ vc
     state = q.new_zeros(n, h, dk, dv) if initial_state is None else initial_state
     states = []
-    for i in range(length // c):
+    # unbind once: indexing inside the loop would make autograd build a full-size gradient per chunk.
+    decays = [None] * (length // c) if chunk_decay is None else chunk_decay.unbind(2)
+    for kv, decay in zip(chunk_kv.unbind(2), decays):
         states.append(state)
-        state = state + chunk_kv[:, :, i] if chunk_decay is None else chunk_decay[:, :, i] * state + chunk_kv[:, :, i]
+        state = state + kv if decay is None else decay * state + kv
     o = scale * (scores @ vc + q_dec @ torch.stack(states, dim=2))
     return from_chunks(o), state

@@ -15,5 +15,6 @@ SCAN = Family(
     uses_scale=False,
     # A unit coefficient with zero input carries the state through padding unchanged.
     pad_fill={"a": 1.0},
+    triton_bwd_takes_output=True,
 )
 scan_op = register(SCAN)
