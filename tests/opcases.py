@@ -33,9 +33,14 @@ class Case:
 
 
 def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
-    """Relative RMS error ``||ref - out|| / ||ref||`` in float64."""
+    """Relative RMS error ``||ref - out|| / ||ref||`` in float64.
+
+    Inputs are of order one. A reference whose RMS is below 0.05 (say ``dg`` when every decay is -20 per step,
+    where float32 cancellation leaves ~1e-7 absolute error on values of ~1e-9) is measured against RMS 0.05.
+    """
     ref, out = ref.double(), out.double()
-    return ((out - ref).norm() / ref.norm().clamp_min(1e-30)).item()
+    floor = 0.05 * ref.numel() ** 0.5
+    return ((out - ref).norm() / ref.norm().clamp_min(floor)).item()
 
 
 def make_inputs(case: Case, seed: int) -> dict:
