@@ -26,12 +26,13 @@ def delta_rule_recurrent(
     n, length, h, dk = q.shape
     state = q.new_zeros(n, h, dk, v.shape[-1]) if initial_state is None else initial_state
     outs = []
-    for t in range(length):
-        if g is not None:
-            state = state * g[:, t].exp()[..., None, None]
-        k_t = k[:, t]
+    # unbind once: indexing inside the loop would make autograd build a full-size gradient per step.
+    gates = [None] * length if g is None else g.unbind(1)
+    for q_t, k_t, v_t, beta_t, g_t in zip(q.unbind(1), k.unbind(1), v.unbind(1), beta.unbind(1), gates):
+        if g_t is not None:
+            state = state * g_t.exp()[..., None, None]
         # The delta rule writes beta * (v - S^T k): the error of the current prediction for key k.
-        residual = v[:, t] - torch.einsum("nhk,nhkv->nhv", k_t, state)
-        state = state + beta[:, t, :, None, None] * k_t[..., :, None] * residual[..., None, :]
-        outs.append(scale * torch.einsum("nhk,nhkv->nhv", q[:, t], state))
+        residual = v_t - torch.einsum("nhk,nhkv->nhv", k_t, state)
+        state = state + beta_t[..., None, None] * k_t[..., :, None] * residual[..., None, :]
+        outs.append(scale * torch.einsum("nhk,nhkv->nhv", q_t, state))
     return torch.stack(outs, dim=1), state

@@ -20,10 +20,12 @@ def gla_recurrent(
     n, length, h, dk = q.shape
     state = q.new_zeros(n, h, dk, v.shape[-1]) if initial_state is None else initial_state
     outs = []
-    for t in range(length):
-        if g is not None:
-            decay = g[:, t].exp()
+    # unbind once: indexing inside the loop would make autograd build a full-size gradient per step.
+    gates = [None] * length if g is None else g.unbind(1)
+    for q_t, k_t, v_t, g_t in zip(q.unbind(1), k.unbind(1), v.unbind(1), gates):
+        if g_t is not None:
+            decay = g_t.exp()
             state = state * (decay[..., None] if g.dim() == 4 else decay[..., None, None])
-        state = state + k[:, t, :, :, None] * v[:, t, :, None, :]
-        outs.append(scale * torch.einsum("nhk,nhkv->nhv", q[:, t], state))
+        state = state + k_t[..., :, None] * v_t[..., None, :]
+        outs.append(scale * torch.einsum("nhk,nhkv->nhv", q_t, state))
     return torch.stack(outs, dim=1), state

@@ -11,7 +11,7 @@ SCAN = Family(
     state_dims=lambda t: (t["x"].shape[-1],),
     recurrent=scan_recurrent,
     chunk=scan_chunk,
-    chunk_size=64,
+    chunk_size=32,
     uses_scale=False,
     # A unit coefficient with zero input carries the state through padding unchanged.
     pad_fill={"a": 1.0},

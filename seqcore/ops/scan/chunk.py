@@ -1,4 +1,5 @@
-"""Chunked elementwise scan: parallel prefix scans inside chunks, then across chunk boundaries.
+"""Chunked elementwise scan: a step loop inside chunks run for all chunks at once, then a parallel prefix scan
+across chunk boundaries.
 
 Coefficients are multiplied directly (no logarithms): they are products of values in ``[-1, 1]``, which can
 underflow to zero but never overflow, and zeros and negative values need no special case.
@@ -31,8 +32,20 @@ def _prefix_scan(a: Tensor, x: Tensor, dim: int) -> tuple[Tensor, Tensor]:
 
 def _scan_forward(x: Tensor, a: Tensor, h0: Tensor | None, chunk_size: int) -> tuple[Tensor, Tensor]:
     n, length, d = x.shape
-    nt = length // chunk_size
-    decay, local = _prefix_scan(a.view(n, nt, chunk_size, d), x.view(n, nt, chunk_size, d), dim=2)
+    c = min(chunk_size, 1 << max(length - 1, 0).bit_length())
+    pad = -length % c
+    if pad:  # identity steps: unit coefficient, zero input
+        x = torch.cat([x, x.new_zeros(n, pad, d)], dim=1)
+        a = torch.cat([a, a.new_ones(n, pad, d)], dim=1)
+    nt = x.shape[1] // c
+    xc, ac = x.view(n, nt, c, d), a.view(n, nt, c, d)
+    # Inside chunks: the step loop, run for every chunk at once (c steps instead of T).
+    h, hs = x.new_zeros(n, nt, d), []
+    for x_t, a_t in zip(xc.unbind(2), ac.unbind(2)):
+        h = torch.addcmul(x_t, a_t, h)
+        hs.append(h)
+    local, decay = torch.stack(hs, dim=2), ac.cumprod(dim=2)
+    # Across chunks: a parallel prefix scan over the chunk totals.
     chunk_decay, chunk_end = decay[:, :, -1], local[:, :, -1]
     if h0 is not None:
         chunk_end = torch.cat([chunk_end[:, :1] + chunk_decay[:, :1] * h0[:, None], chunk_end[:, 1:]], dim=1)
@@ -40,8 +53,8 @@ def _scan_forward(x: Tensor, a: Tensor, h0: Tensor | None, chunk_size: int) -> t
     start = _shift(ends, 1, 1, 0.0)
     if h0 is not None:
         start[:, 0] = h0
-    y = local + decay * start[:, :, None]
-    return y.view(n, length, d), ends[:, -1]
+    y = (local + decay * start[:, :, None]).view(n, nt * c, d)[:, :length]
+    return y, ends[:, -1]
 
 
 class _ChunkScan(torch.autograd.Function):
@@ -59,6 +72,7 @@ class _ChunkScan(torch.autograd.Function):
         a, y, h0 = ctx.saved_tensors
         # dh_t = dy_t + a_{t+1} dh_{t+1}; the gradient of the final state enters through a unit coefficient.
         a_next = torch.cat([a[:, 1:], torch.ones_like(a[:, :1])], dim=1)
+        dht = None if dht is None else dht.to(dy.dtype)
         dh, _ = _scan_forward(dy.flip(1).contiguous(), a_next.flip(1).contiguous(), dht, ctx.chunk_size)
         dh = dh.flip(1)
         h_prev = _shift(y, 1, 1, 0.0)
@@ -72,7 +86,7 @@ def scan_chunk(x: Tensor, a: Tensor, initial_state: Tensor | None, chunk_size: i
     """Chunked form of :func:`seqcore.ops.scan.reference.scan_recurrent`.
 
     Args:
-        x, a: ``(N, L, D)`` with ``L`` a multiple of ``chunk_size``.
+        x, a: ``(N, L, D)``.
         initial_state: ``(N, D)`` or ``None``.
     Returns:
         ``y: (N, L, D)`` and the last state ``(N, D)``.

@@ -16,7 +16,8 @@ def scan_recurrent(x: Tensor, a: Tensor, initial_state: Tensor | None) -> tuple[
     """
     h = x.new_zeros(x.shape[0], x.shape[2]) if initial_state is None else initial_state
     ys = []
-    for t in range(x.shape[1]):
-        h = a[:, t] * h + x[:, t]
+    # unbind once: indexing inside the loop would make autograd build a full-size gradient per step.
+    for x_t, a_t in zip(x.unbind(1), a.unbind(1)):
+        h = a_t * h + x_t
         ys.append(h)
     return torch.stack(ys, dim=1), h
