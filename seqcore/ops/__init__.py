@@ -27,8 +27,9 @@ from .backends import BACKENDS, resolve_backend, triton_unavailable_reason
 from .delta_rule import delta_rule_op
 from .gla import gla_op
 from .scan import scan_op
+from .signed import cumulative_signs, signed_log_decay
 
-__all__ = ["scan", "gla", "delta_rule", "BACKENDS", "triton_unavailable_reason"]
+__all__ = ["scan", "gla", "gla_signed", "delta_rule", "BACKENDS", "triton_unavailable_reason"]
 
 
 def _finish(out: Tensor, final: Tensor, output_final_state: bool) -> tuple[Tensor, Tensor | None]:
@@ -169,3 +170,48 @@ def delta_rule(
     V.check_triton_dtype(backend, q=q, beta=beta, g=g, initial_state=initial_state)
     out, final = delta_rule_op(q, k, v, beta, g, initial_state, cu_seqlens, scale, reverse, backend)
     return _finish(out, final, output_final_state)
+
+
+def gla_signed(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    a: Tensor,
+    *,
+    scale: float | None = None,
+    initial_state: Tensor | None = None,
+    output_final_state: bool = False,
+    reverse: bool = False,
+    cu_seqlens: Tensor | None = None,
+    backend: str = "auto",
+) -> tuple[Tensor, Tensor | None]:
+    """Linear attention with a signed per-head decay: ``S_t = a_t S_{t-1} + k_t v_t^T``, ``o_t = scale * S_t^T q_t``.
+
+    ``a: (B, T, H)`` in ``[-1, 1]`` (for example Mamba-2's ``2 * exp(A * dt) - 1``, whose negative values let the
+    state flip sign). Runs :func:`gla` on ``log|a|`` with queries and keys multiplied by the running product
+    of the signs, which is exact. Other arguments and the returns are those of :func:`gla`.
+    """
+    V.check_float("a", a, 3, "(B, T, H)")
+    V.check_shape("a", a, q.shape[:3], "(B, T, H)")
+    V.check_range("a", a, -1.0, 1.0)
+    sigma = cumulative_signs(a, cu_seqlens, reverse).to(q.dtype)
+    out, final = gla(
+        q * sigma[..., None],
+        k * sigma[..., None],
+        v,
+        signed_log_decay(a),
+        scale=scale,
+        initial_state=initial_state,
+        output_final_state=output_final_state,
+        reverse=reverse,
+        cu_seqlens=cu_seqlens,
+        backend=backend,
+    )
+    if final is not None:
+        if cu_seqlens is None:
+            last = sigma[:, 0] if reverse else sigma[:, -1]
+        else:
+            cu = cu_seqlens.long()
+            last = sigma[0, cu[:-1]] if reverse else sigma[0, cu[1:] - 1]
+        final = final * last[..., None, None].to(final.dtype)
+    return out, final
