@@ -178,7 +178,8 @@ def _targets(results: dict, family: str, lengths: list[int]) -> list[tuple[str, 
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> list[tuple[str, bool, str]]:
+    """Run the benchmark, print its tables; returns the CPU target checks ``(target, met, measured)``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="T = 1,024 and 4,096 only, one repeat")
     parser.add_argument("--lengths", type=int, nargs="+", help="sequence lengths to run")
@@ -207,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
         print("|---|---|---|")
         for name, ok, value in checks:
             print(f"| {name} | {value} | {'yes' if ok else 'NO'} |")
+    return checks
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ backward kernels.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -83,7 +84,7 @@ def forward(
         return layout.from_packed(out), final
     if backend == "chunk":
         multiple = _chunk_multiple(family, named, layout.max_len)
-        run = lambda *args: family.chunk(*args, chunk_size=multiple)  # noqa: E731
+        run = functools.partial(family.chunk, chunk_size=multiple)
     else:
         multiple, run = 1, family.recurrent
     padded = [
