@@ -1,0 +1,369 @@
+"""AR-Net (Triebe, Laptev, Rajagopal 2019, "AR-Net: A simple Auto-Regressive Neural Network for time-series",
+arXiv:1911.12436): an auto-regression written as a (by default one-layer, linear) network on ``n_lags`` past
+values with ``n_forecasts`` direct outputs, fitted in closed form (least squares / ridge) or by SGD with the
+paper's sparsity regularizer.
+
+Regularizer (paper, section on sparse AR-Net) on the first-layer weights ``theta`` (``p`` of them)::
+
+    R(theta) = (1/p) sum_i [2 / (1 + exp(-c1 |theta_i|^(1/c2))) - 1],   lambda(s) = c_lambda (1/s - 1)
+
+for a target density ``s`` in (0, 1] (``s = 1``: no pull towards zero). The constants: ``c1 = c2 = 3`` and
+``c_lambda = 0.02`` are those of the authors' reference implementation that became NeuralProphet's AR-Net
+(``reg_func_ar`` uses ``exp(-3 |w|^(1/3))``; ``get_regularization_lambda`` uses ``0.02 * (1/s - 1)`` ramped
+in linearly over the first epochs), read in ``neuralprophet/utils.py`` of the early (2020) NeuralProphet
+(github.com/ourownstory/neural_prophet, which grew out of the AR-Net code), not copied. The paper's own value
+of ``c_lambda`` could not be checked here; below it multiplies an MSE on standardised data.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .base import Forecaster
+
+
+def lag_matrix(series: np.ndarray, n_lags: int, n_forecasts: int) -> tuple[np.ndarray, np.ndarray]:
+    """Supervised windows of one series.
+
+    ``series: (T,)`` or ``(T, C)``. Lags are joint over the channels (every output sees every channel's past),
+    most recent first: ``X[n, k * C + c] = series[t_n - 1 - k, c]`` for lag ``k + 1``, and
+    ``Y[n, h * C + c] = series[t_n + h, c]`` for step ``h + 1``, with ``t_n = n_lags + n``.
+
+    Returns ``X: (N, n_lags * C)`` and ``Y: (N, n_forecasts * C)``, ``N = T - n_lags - n_forecasts + 1``
+    (zero rows when the series is too short).
+    """
+    values = np.asarray(series, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2:
+        raise ValueError(f"series must be (T,) or (T, C), got shape {values.shape}")
+    if n_lags < 1 or n_forecasts < 1:
+        raise ValueError(f"n_lags and n_forecasts must be >= 1, got {n_lags} and {n_forecasts}")
+    length, channels = values.shape
+    n_rows = length - n_lags - n_forecasts + 1
+    if n_rows <= 0:
+        return np.empty((0, n_lags * channels)), np.empty((0, n_forecasts * channels))
+    windows = np.lib.stride_tricks.sliding_window_view(values, n_lags + n_forecasts, axis=0)[:n_rows]
+    # windows: (N, C, n_lags + n_forecasts) in time order; lags are flipped so column block 0 is lag 1.
+    past = windows[:, :, :n_lags][:, :, ::-1].transpose(0, 2, 1).reshape(n_rows, n_lags * channels)
+    future = windows[:, :, n_lags:].transpose(0, 2, 1).reshape(n_rows, n_forecasts * channels)
+    return np.ascontiguousarray(past), np.ascontiguousarray(future)
+
+
+def stpe(w_hat: Any, w: Any) -> float:
+    """Symmetric total percentage error of the paper: ``100 sum|w_hat - w| / sum(|w_hat| + |w|)`` (0 if both 0)."""
+    w_hat, w = np.asarray(w_hat, dtype=float).ravel(), np.asarray(w, dtype=float).ravel()
+    if w_hat.shape != w.shape:
+        raise ValueError(f"w_hat and w must have the same size, got {w_hat.size} and {w.size}")
+    total = np.abs(w_hat).sum() + np.abs(w).sum()
+    return 0.0 if total == 0 else float(100.0 * np.abs(w_hat - w).sum() / total)
+
+
+def sparsity_lambda(sparsity: float | None, c_lambda: float) -> float:
+    """``lambda(s) = c_lambda (1/s - 1)``; 0 without a target sparsity."""
+    return 0.0 if sparsity is None else c_lambda * (1.0 / sparsity - 1.0)
+
+
+class LagRegressor(RegressorMixin, BaseEstimator):
+    """The AR-Net model as a plain regressor: ``X: (N, F)`` (e.g. a :func:`lag_matrix`) to ``y: (N,)`` or
+    ``(N, K)``.
+
+    Parameters
+    ----------
+    hidden_layers : sizes of ReLU hidden layers (only with ``solver="sgd"``); ``()`` is the paper's linear AR-Net.
+    solver : ``"lstsq"`` (exact least squares), ``"ridge"`` (exact, penalty ``alpha``) or ``"sgd"`` (torch, Adam
+        on mini-batches with a cosine-decayed learning rate, optional sparsity regularizer).
+    alpha : ridge penalty on the coefficients (not on the intercept).
+    sparsity : target density ``s`` in (0, 1] for the regularizer (sgd only); ``None``: no regularizer.
+    c1, c2, c_lambda : regularizer constants (see the module docstring).
+    epochs, lr, batch_size : sgd training; the regularizer's weight is ramped linearly from 0 to
+        ``lambda(s)`` over the first half of the steps so the data term first finds the large weights.
+    random_state : seeds the sgd initialisation and shuffling.
+
+    The sgd solver works on standardised ``X`` and ``y`` (so one learning rate fits all scales) and maps the
+    weights back; for lag matrices of a stationary series every column has the same scale, so the regularizer
+    acts on the AR coefficients up to one common factor, as in the paper.
+
+    Fitted: ``coef_`` ``(F,)`` for 1-D ``y`` or ``(K, F)``, ``intercept_`` float or ``(K,)`` (linear models
+    only), ``n_features_in_``.
+    """
+
+    def __init__(
+        self,
+        hidden_layers: tuple[int, ...] = (),
+        solver: str = "lstsq",
+        alpha: float = 1.0,
+        sparsity: float | None = None,
+        c1: float = 3.0,
+        c2: float = 3.0,
+        c_lambda: float = 0.02,
+        epochs: int = 100,
+        lr: float = 0.003,
+        batch_size: int = 32,
+        random_state: Any = None,
+    ) -> None:
+        self.hidden_layers = hidden_layers
+        self.solver = solver
+        self.alpha = alpha
+        self.sparsity = sparsity
+        self.c1 = c1
+        self.c2 = c2
+        self.c_lambda = c_lambda
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.random_state = random_state
+
+    def __sklearn_tags__(self) -> Any:
+        """sklearn's tags: this regressor also takes 2-D ``y`` (one output per column)."""
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _check_params(self) -> tuple[int, ...]:
+        if self.solver not in ("lstsq", "ridge", "sgd"):
+            raise ValueError(f"solver must be 'lstsq', 'ridge' or 'sgd', got {self.solver!r}")
+        hidden = tuple(int(h) for h in self.hidden_layers)
+        if any(h < 1 for h in hidden):
+            raise ValueError(f"hidden_layers must be positive sizes, got {self.hidden_layers!r}")
+        if hidden and self.solver != "sgd":
+            raise ValueError(f"hidden layers need solver='sgd'; {self.solver!r} is closed-form for the linear model only")
+        if self.sparsity is not None and not (isinstance(self.sparsity, numbers.Real) and 0 < self.sparsity <= 1):
+            raise ValueError(f"sparsity must be None or in (0, 1], got {self.sparsity!r}")
+        if self.sparsity is not None and self.solver != "sgd":
+            raise ValueError("the sparsity regularizer needs solver='sgd'")
+        if self.solver == "ridge" and not self.alpha >= 0:
+            raise ValueError(f"alpha must be >= 0, got {self.alpha!r}")
+        if self.solver == "sgd" and not (self.epochs >= 1 and self.lr > 0 and self.batch_size >= 1):
+            raise ValueError(f"epochs and batch_size must be >= 1 and lr > 0, got {self.epochs}, {self.batch_size}, {self.lr}")
+        return hidden
+
+    def fit(self, X: Any, y: Any) -> "LagRegressor":
+        """Fit on ``X: (N, F)``, ``y: (N,)`` or ``(N, K)``; returns self."""
+        hidden = self._check_params()
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+        self._single_output = y.ndim == 1
+        targets = y[:, None] if y.ndim == 1 else y
+        if self.solver == "sgd":
+            self.layers_ = _fit_sgd(self, X, targets, hidden)
+        else:
+            self.layers_ = [_fit_closed_form(X, targets, self.alpha if self.solver == "ridge" else 0.0)]
+        if not hidden:
+            weight, bias = self.layers_[0]
+            self.coef_ = weight[0] if self._single_output else weight
+            self.intercept_ = float(bias[0]) if self._single_output else bias
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """``X: (N, F)`` -> ``(N,)`` or ``(N, K)`` float64."""
+        check_is_fitted(self)
+        out = validate_data(self, X, reset=False, dtype=np.float64)
+        # numpy float64 forward (not torch) keeps predictions exactly row-independent and picklable.
+        for i, (weight, bias) in enumerate(self.layers_):
+            out = out @ weight.T + bias
+            if i < len(self.layers_) - 1:
+                out = np.maximum(out, 0.0)
+        return out[:, 0] if self._single_output else out
+
+
+def _fit_closed_form(X: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Least squares (``alpha = 0``, minimum-norm when rank-deficient) or ridge on centred data.
+
+    ``X: (N, F)``, ``y: (N, K)`` -> ``weight: (K, F)``, ``bias: (K,)``.
+    """
+    x_mean, y_mean = X.mean(axis=0), y.mean(axis=0)
+    xc, yc = X - x_mean, y - y_mean
+    if alpha > 0:
+        gram = xc.T @ xc + alpha * np.eye(X.shape[1])
+        weight = np.linalg.solve(gram, xc.T @ yc)
+    else:
+        weight = np.linalg.lstsq(xc, yc, rcond=None)[0]
+    return weight.T, y_mean - x_mean @ weight
+
+
+def _fit_sgd(model: LagRegressor, X: np.ndarray, y: np.ndarray, hidden: tuple[int, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Mini-batch Adam on the MSE plus the ramped sparsity regularizer, in float32 on standardised data.
+
+    ``X: (N, F)``, ``y: (N, K)`` -> ``[(weight (out, in), bias (out,))]`` per layer as float64, with the
+    standardisation folded into the first and last layer so they apply to raw ``X`` and give raw ``y``.
+    """
+    seed = int(check_random_state(model.random_state).randint(np.iinfo(np.int32).max))
+    generator = torch.Generator().manual_seed(seed)
+    # Constant columns get scale 1 so they stay zero instead of dividing by zero.
+    x_mean, x_scale = X.mean(axis=0), X.std(axis=0)
+    y_mean, y_scale = y.mean(axis=0), y.std(axis=0)
+    x_scale[x_scale == 0] = 1.0
+    y_scale[y_scale == 0] = 1.0
+    xs = torch.as_tensor((X - x_mean) / x_scale, dtype=torch.float32)
+    ys = torch.as_tensor((y - y_mean) / y_scale, dtype=torch.float32)
+
+    sizes = (X.shape[1], *hidden, y.shape[1])
+    params = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        bound = 1.0 / np.sqrt(fan_in)  # the usual uniform fan-in initialisation, drawn from our generator
+        weight = (torch.rand(fan_out, fan_in, generator=generator) * 2 - 1) * bound
+        bias = (torch.rand(fan_out, generator=generator) * 2 - 1) * bound
+        params += [weight.requires_grad_(), bias.requires_grad_()]
+
+    n_rows = xs.shape[0]
+    batch = min(int(model.batch_size), n_rows)
+    steps_per_epoch = -(-n_rows // batch)
+    total_steps = int(model.epochs) * steps_per_epoch
+    optimizer = torch.optim.Adam(params, lr=model.lr)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    lam = sparsity_lambda(model.sparsity, model.c_lambda)
+    ramp_steps = max(total_steps // 2, 1)
+    step = 0
+    for _ in range(int(model.epochs)):
+        order = torch.randperm(n_rows, generator=generator)
+        for start in range(0, n_rows, batch):
+            rows = order[start:start + batch]
+            out = xs[rows]
+            for i in range(0, len(params), 2):
+                out = out @ params[i].T + params[i + 1]
+                if i < len(params) - 2:
+                    out = torch.relu(out)
+            loss = torch.mean((out - ys[rows]) ** 2)
+            if lam > 0:
+                # 1e-12 keeps the gradient of |w|^(1/c2) finite at w = 0.
+                magnitude = (params[0].abs() + 1e-12) ** (1.0 / model.c2)
+                reg = torch.mean(2.0 / (1.0 + torch.exp(-model.c1 * magnitude)) - 1.0)
+                loss = loss + lam * min(1.0, step / ramp_steps) * reg
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+
+    layers = [(w.detach().double().numpy(), b.detach().double().numpy()) for w, b in zip(params[::2], params[1::2])]
+    # Fold the standardisation into the first and last layers: x_std = (x - m) / s, y = y_std * s_y + m_y.
+    first_w, first_b = layers[0]
+    first_w = first_w / x_scale
+    layers[0] = (first_w, first_b - first_w @ x_mean)
+    last_w, last_b = layers[-1]
+    layers[-1] = (last_w * y_scale[:, None], last_b * y_scale + y_mean)
+    return layers
+
+
+class ARNetForecaster(Forecaster):
+    """AR-Net forecaster: one global :class:`LagRegressor` on the lag matrices of every fitted series.
+
+    Forecasts steps ``1..n_forecasts`` directly from the last ``n_lags`` values and rolls out recursively
+    beyond (the predicted block is appended to the context). Multichannel series use joint lags (see
+    :func:`lag_matrix`). Exogenous ``X`` is not supported.
+
+    Fitting needs ``n_lags + n_forecasts`` steps per series; forecasting needs ``n_lags`` (that is
+    :meth:`min_length`, which the base class checks for prediction contexts; :meth:`_fit` checks the rest).
+
+    Fitted: ``regressor_``; for a linear model ``coef_`` ``(n_forecasts, n_lags)`` (univariate; otherwise
+    ``(n_forecasts, C_out, n_lags, C_in)``) with lag 1 first, and ``intercept_`` ``(n_forecasts,)`` (or
+    ``(n_forecasts, C)``).
+    """
+
+    def __init__(
+        self,
+        n_lags: int = 10,
+        n_forecasts: int = 1,
+        hidden_layers: tuple[int, ...] = (),
+        solver: str = "lstsq",
+        alpha: float = 1.0,
+        sparsity: float | None = None,
+        c1: float = 3.0,
+        c2: float = 3.0,
+        c_lambda: float = 0.02,
+        epochs: int = 100,
+        lr: float = 0.003,
+        batch_size: int = 32,
+        missing: str = "raise",
+        random_state: Any = None,
+    ) -> None:
+        self.n_lags = n_lags
+        self.n_forecasts = n_forecasts
+        self.hidden_layers = hidden_layers
+        self.solver = solver
+        self.alpha = alpha
+        self.sparsity = sparsity
+        self.c1 = c1
+        self.c2 = c2
+        self.c_lambda = c_lambda
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.missing = missing
+        self.random_state = random_state
+
+    def min_length(self) -> int:
+        """Shortest context a forecast starts from: ``n_lags``."""
+        return int(self.n_lags)
+
+    def _fit(self, series: list[np.ndarray], exog: list[np.ndarray] | None) -> None:
+        if exog is not None:
+            raise ValueError("ARNetForecaster does not use exogenous X; fit it without X")
+        if int(self.n_lags) < 1 or int(self.n_forecasts) < 1:
+            raise ValueError(f"n_lags and n_forecasts must be >= 1, got {self.n_lags} and {self.n_forecasts}")
+        need = int(self.n_lags) + int(self.n_forecasts)
+        for i, values in enumerate(series):
+            if values.shape[0] < need:
+                label = "y" if len(series) == 1 else f"y[{i}]"
+                raise ValueError(
+                    f"{label} has {values.shape[0]} time steps; fitting needs n_lags + n_forecasts = {need}"
+                )
+        pairs = [lag_matrix(values, self.n_lags, self.n_forecasts) for values in series]
+        X = np.concatenate([p[0] for p in pairs])
+        Y = np.concatenate([p[1] for p in pairs])
+        self.regressor_ = LagRegressor(
+            hidden_layers=self.hidden_layers, solver=self.solver, alpha=self.alpha, sparsity=self.sparsity,
+            c1=self.c1, c2=self.c2, c_lambda=self.c_lambda, epochs=self.epochs, lr=self.lr,
+            batch_size=self.batch_size, random_state=self.random_state,
+        ).fit(X, Y)
+        if not tuple(self.hidden_layers):
+            channels = series[0].shape[1]
+            coef = self.regressor_.coef_.reshape(self.n_forecasts, channels, self.n_lags, channels)
+            intercept = self.regressor_.intercept_.reshape(self.n_forecasts, channels)
+            self.coef_ = coef[:, 0, :, 0] if channels == 1 else coef
+            self.intercept_ = intercept[:, 0] if channels == 1 else intercept
+
+    def _forecast(self, context: np.ndarray, horizon: int, exog_future: np.ndarray | None) -> np.ndarray:
+        """``context: (T, C)`` with ``T >= n_lags`` -> ``(horizon, C)``: direct blocks of ``n_forecasts``,
+        each fed back as context for the next."""
+        lags, steps = int(self.n_lags), int(self.n_forecasts)
+        channels = context.shape[1]
+        history = context[-lags:]
+        blocks = []
+        for _ in range(-(-horizon // steps)):
+            x = history[::-1].reshape(1, lags * channels)
+            block = self.regressor_.predict(x).reshape(steps, channels)
+            blocks.append(block)
+            history = np.concatenate([history, block])[-lags:]
+        return np.concatenate(blocks)[:horizon]
+
+    def plot_coefficients(self, ax: Any = None) -> Any:
+        """Stem-style plot of ``coef_`` against the lag, one line per forecast step (and channel pair)."""
+        check_is_fitted(self)
+        if not hasattr(self, "coef_"):
+            raise AttributeError("coefficients are only defined for the linear model (hidden_layers=())")
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots()
+        lags = np.arange(1, int(self.n_lags) + 1)
+        coef = self.coef_ if self.coef_.ndim == 2 else self.coef_.transpose(0, 1, 3, 2)
+        for h in range(coef.shape[0]):
+            if coef.ndim == 2:
+                ax.plot(lags, coef[h], marker="o", label=f"t+{h + 1}")
+            else:
+                for c_out in range(coef.shape[1]):
+                    for c_in in range(coef.shape[2]):
+                        ax.plot(lags, coef[h, c_out, c_in], marker="o", label=f"t+{h + 1}: {c_out} <- {c_in}")
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_xlabel("lag")
+        ax.set_ylabel("coefficient")
+        ax.set_title("AR-Net coefficients")
+        ax.legend()
+        return ax

@@ -1,0 +1,105 @@
+"""The estimator contract every forecaster follows."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from .series import Series, check_exog, forecast_steps, to_series, to_series_list
+
+
+class Forecaster(BaseEstimator):
+    """Base of the forecasters: ``fit(y, X=None, fh=None) -> self``, ``predict(fh=None, X=None, y=None)``,
+    ``update(y, X=None)``.
+
+    ``y`` is a 1-D ``(T,)`` or 2-D ``(T, C)`` array, a pandas Series or DataFrame (forecasts keep the type and
+    extend the index), or a list of those (one global model over all of them). ``fh`` is an int ``h`` (steps
+    1..h) or an array of relative steps. ``__init__`` only stores parameters; fitted attributes end in ``_``.
+
+    Subclasses set ``missing`` and ``random_state`` parameters, define :meth:`min_length` and implement
+    ``_fit(series: list[(T_i, C) arrays], exog: list[(T_i, F)] | None)`` and
+    ``_forecast(context: (T, C), horizon: int, exog_future: (horizon, F) | None) -> (horizon, C)``.
+    """
+
+    missing: str = "raise"
+
+    def min_length(self) -> int:
+        """Shortest series the model can be fitted on or forecast from."""
+        return 1
+
+    def _check_lengths(self, series: list[Series], what: str) -> None:
+        need = self.min_length()
+        for i, s in enumerate(series):
+            if s.values.shape[0] < need:
+                label = what if len(series) == 1 else f"{what}[{i}]"
+                raise ValueError(f"{label} has {s.values.shape[0]} time steps, fewer than the {need} this model needs")
+
+    def fit(self, y: Any, X: Any = None, fh: Any = None) -> "Forecaster":
+        """Fit on one series or a list of series (with optional exogenous ``X`` aligned in time); returns self."""
+        series, self.is_list_ = to_series_list(y, missing=self.missing)
+        self._check_lengths(series, "y")
+        exog = check_exog(X, series)
+        self.fh_ = None if fh is None else forecast_steps(fh)
+        self.n_channels_ = series[0].n_channels
+        self.n_exog_ = None if exog is None else exog[0].shape[1]
+        self._fit([s.values for s in series], exog)
+        self.context_ = series
+        return self
+
+    def update(self, y: Any, X: Any = None) -> "Forecaster":
+        """Append new observations to the stored context (no refit): forecasts then start after them."""
+        check_is_fitted(self)
+        new, _ = to_series_list(y, missing=self.missing)
+        if len(new) != len(self.context_):
+            raise ValueError(f"update needs one new piece per fitted series ({len(self.context_)}), got {len(new)}")
+        merged = []
+        for old, piece in zip(self.context_, new):
+            if piece.n_channels != old.n_channels:
+                raise ValueError(f"update has {piece.n_channels} channels, the model was fitted on {old.n_channels}")
+            index = None if old.index is None or piece.index is None else old.index.append(piece.index)
+            if index is not None and not (index.is_monotonic_increasing and not index.has_duplicates):
+                raise ValueError("update's time index must continue after the fitted series without overlap")
+            merged.append(Series(np.concatenate([old.values, piece.values]), old.kind, index, old.columns, old.name))
+        self.context_ = merged
+        return self
+
+    def predict(self, fh: Any = None, X: Any = None, y: Any = None) -> Any:
+        """Forecast ``fh`` steps after the end of the fitted series, or after ``y`` when given (a new context)."""
+        check_is_fitted(self)
+        steps = forecast_steps(self.fh_ if fh is None else fh)
+        if y is None:
+            contexts, as_list = self.context_, self.is_list_
+        else:
+            contexts, as_list = to_series_list(y, what="y", missing=self.missing)
+            self._check_lengths(contexts, "y")
+            if contexts[0].n_channels != self.n_channels_:
+                raise ValueError(f"y has {contexts[0].n_channels} channels, the model was fitted on {self.n_channels_}")
+        horizon = int(steps.max())
+        exog = self._future_exog(X, len(contexts), horizon)
+        forecasts = [
+            context.wrap(self._forecast(context.values, horizon, None if exog is None else exog[i])[steps - 1], steps)
+            for i, context in enumerate(contexts)
+        ]
+        return forecasts if as_list else forecasts[0]
+
+    def _future_exog(self, x: Any, n_series: int, horizon: int) -> list[np.ndarray] | None:
+        if self.n_exog_ is None:
+            if x is not None:
+                raise ValueError("X was given to predict but the model was fitted without exogenous variables")
+            return None
+        if x is None:
+            raise ValueError(f"the model was fitted with exogenous X: predict needs X for the next {horizon} steps")
+        items = x if isinstance(x, (list, tuple)) and n_series > 1 else [x]
+        arrays = [to_series(item, what="X").values for item in items]
+        for array in arrays:
+            if array.shape[0] < horizon or array.shape[1] != self.n_exog_:
+                raise ValueError(f"X for predict must have at least {horizon} rows and {self.n_exog_} columns, got {array.shape}")
+        return [a[:horizon] for a in arrays]
+
+    def _fit(self, series: list[np.ndarray], exog: list[np.ndarray] | None) -> None:
+        raise NotImplementedError
+
+    def _forecast(self, context: np.ndarray, horizon: int, exog_future: np.ndarray | None) -> np.ndarray:
+        raise NotImplementedError
