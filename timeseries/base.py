@@ -38,13 +38,14 @@ class Forecaster(BaseEstimator):
 
     def fit(self, y: Any, X: Any = None, fh: Any = None) -> "Forecaster":
         """Fit on one series or a list of series (with optional exogenous ``X`` aligned in time); returns self."""
-        series, self.is_list_ = to_series_list(y, missing=self.missing)
+        series, is_list = to_series_list(y, missing=self.missing)
         self._check_lengths(series, "y")
         exog = check_exog(X, series)
-        self.fh_ = None if fh is None else forecast_steps(fh)
-        self.n_channels_ = series[0].n_channels
-        self.n_exog_ = None if exog is None else exog[0].shape[1]
+        steps = None if fh is None else forecast_steps(fh)
         self._fit([s.values for s in series], exog)
+        # Fitted attributes are set only once _fit succeeded, so a failed fit never looks fitted.
+        self.is_list_, self.fh_, self.n_channels_ = is_list, steps, series[0].n_channels
+        self.n_exog_ = None if exog is None else exog[0].shape[1]
         self.context_ = series
         return self
 
@@ -58,7 +59,9 @@ class Forecaster(BaseEstimator):
         for old, piece in zip(self.context_, new):
             if piece.n_channels != old.n_channels:
                 raise ValueError(f"update has {piece.n_channels} channels, the model was fitted on {old.n_channels}")
-            index = None if old.index is None or piece.index is None else old.index.append(piece.index)
+            if (old.index is None) != (piece.index is None):
+                raise ValueError("update must pass the same kind of series as fit (both with a time index or neither)")
+            index = None if old.index is None else old.index.append(piece.index)
             if index is not None and not (index.is_monotonic_increasing and not index.has_duplicates):
                 raise ValueError("update's time index must continue after the fitted series without overlap")
             merged.append(Series(np.concatenate([old.values, piece.values]), old.kind, index, old.columns, old.name))
@@ -92,6 +95,8 @@ class Forecaster(BaseEstimator):
         if x is None:
             raise ValueError(f"the model was fitted with exogenous X: predict needs X for the next {horizon} steps")
         items = x if isinstance(x, (list, tuple)) and n_series > 1 else [x]
+        if len(items) != n_series:
+            raise ValueError(f"X for predict must hold one entry per series ({n_series}), got {len(items)}")
         arrays = [to_series(item, what="X").values for item in items]
         for array in arrays:
             if array.shape[0] < horizon or array.shape[1] != self.n_exog_:

@@ -1,0 +1,463 @@
+"""AutoTimes (Liu, Qin, Huang, Wang, Long, NeurIPS 2024, "AutoTimes: Autoregressive Time Series Forecasters via
+Large Language Models", arXiv:2402.02370) with a seqcore linear-recurrence backbone trained from scratch.
+
+The paper's recipe, kept here:
+
+* each channel is its own univariate sequence (channel independence, one set of weights for all channels);
+* a lookback window of ``context_len`` steps is normalized by its own mean and standard deviation (undone on
+  the outputs) and cut into ``context_len // token_len`` non-overlapping segment tokens;
+* a tokenizer (MLP or linear) embeds each segment, a causal backbone mixes the tokens and a detokenizer maps each
+  position back to ``token_len`` values: the next segment. The loss is the next-segment MSE at every position
+  (token ``i`` predicts segment ``i + 1``), so one model serves every horizon;
+* timestamps of each segment's start are embedded and *added* to the token embeddings. The paper embeds a
+  textual timestamp with the LLM; here sin/cos calendar features (or any user function of the index) pass
+  through a linear projection;
+* forecasts roll out autoregressively: predict the next segment, append it, repeat;
+* in-context forecasting (paper, section 4.3): segments of other series (the prompt) are placed before the
+  context tokens, see :meth:`AutoTimesForecaster.predict_in_context`;
+* the paper freezes a pre-trained LLM and trains only the tokenizer and detokenizer; ``pretrained=`` reuses and
+  freezes the backbone of a model fitted on other series the same way.
+
+Differences from the paper: the backbone is a :class:`seqcore.nn.SeqEncoder` (default gated linear attention)
+trained from scratch, not an LLM (Hugging Face models are not supported); because it is a recurrence, the
+default ``rollout="recurrent"`` encodes the context once and then spends O(1) per new segment, instead of the
+paper's re-encoding of a sliding window (available as ``rollout="sliding"``); the loss is taken on the
+normalized scale, so windows of series at different scales weigh the same in a global model.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from seqcore.nn import SeqEncoder
+
+from .base import Forecaster
+from .series import Series, forecast_steps, to_series_list
+
+# Inside the square root of the window variance, as in the paper's code: a constant window stays finite.
+_NORM_EPS = 1e-5
+
+
+def calendar_features(index: pd.DatetimeIndex) -> np.ndarray:
+    """Sin/cos of four calendar phases of each timestamp: time of day, day of week, day of month, day of year.
+
+    ``index: (n,)`` -> ``(n, 8)`` float64 (the four sines, then the four cosines).
+    """
+    seconds = index.hour * 3600 + index.minute * 60 + index.second
+    phases = np.stack(
+        [
+            np.asarray(seconds, dtype=float) / 86400.0,
+            np.asarray(index.dayofweek, dtype=float) / 7.0,
+            (np.asarray(index.day, dtype=float) - 1.0) / np.asarray(index.days_in_month, dtype=float),
+            (np.asarray(index.dayofyear, dtype=float) - 1.0) / (365.0 + np.asarray(index.is_leap_year, dtype=float)),
+        ],
+        axis=1,
+    )
+    angles = 2.0 * np.pi * phases
+    return np.concatenate([np.sin(angles), np.cos(angles)], axis=1)
+
+
+def _token_map(n_in: int, n_out: int, kind: str, hidden: int) -> nn.Module:
+    """``(..., n_in) -> (..., n_out)``: the paper's MLP (one GELU hidden layer) or a single linear layer."""
+    if kind == "linear":
+        return nn.Linear(n_in, n_out)
+    return nn.Sequential(nn.Linear(n_in, hidden), nn.GELU(), nn.Linear(hidden, n_out))
+
+
+class AutoTimesNet(nn.Module):
+    """Tokenizer, optional timestamp projection, causal backbone and detokenizer.
+
+    ``segments: (B, N, L)`` normalized segments and ``times: (B, N, F)`` timestamp features (or ``None``) ->
+    ``(B, N, L)``, position ``i`` being the prediction of segment ``i + 1``. With ``caches`` (from
+    :meth:`init_caches`) the backbone carries its state between calls and the updated caches are returned too.
+    """
+
+    def __init__(
+        self, token_len: int, backbone: SeqEncoder, tokenizer: str, mlp_hidden: int, n_time_features: int | None
+    ) -> None:
+        super().__init__()
+        d_model = backbone.blocks[0].mixer.dim
+        self.tokenizer = _token_map(token_len, d_model, tokenizer, mlp_hidden)
+        self.time_proj = None if n_time_features is None else nn.Linear(n_time_features, d_model)
+        self.backbone = backbone
+        self.detokenizer = _token_map(d_model, token_len, tokenizer, mlp_hidden)
+
+    def init_caches(self) -> list:
+        return self.backbone.init_caches()
+
+    def forward(
+        self, segments: Tensor, times: Tensor | None = None, caches: list | None = None
+    ) -> Tensor | tuple[Tensor, list]:
+        tokens = self.tokenizer(segments)
+        if self.time_proj is not None:
+            if times is None:
+                raise ValueError("this network embeds timestamps: pass times (B, N, F)")
+            tokens = tokens + self.time_proj(times)
+        if caches is None:
+            return self.detokenizer(self.backbone(tokens))
+        hidden, caches = self.backbone(tokens, caches=caches)
+        return self.detokenizer(hidden), caches
+
+
+class AutoTimesForecaster(Forecaster):
+    """AutoTimes: a global autoregressive segment-token forecaster (see the module docstring).
+
+    Parameters
+    ----------
+    token_len : steps per segment token (paper: 96).
+    context_len : lookback window in steps, a multiple of ``token_len`` (paper: 672, i.e. 7 tokens). Training
+        windows hold ``context_len + token_len`` steps; forecasts use the last ``context_len // token_len``
+        whole segments of the context (fewer when the context is shorter, at least one).
+    d_model, depth, mixer, num_heads : the :class:`seqcore.nn.SeqEncoder` backbone (causal ``mixer``).
+    tokenizer : ``"mlp"`` (paper) or ``"linear"``, for both the tokenizer and the detokenizer.
+    mlp_hidden : hidden width of the MLP tokenizer and detokenizer.
+    timestamp_features : ``None``; ``"calendar"`` (:func:`calendar_features`); or a function
+        ``DatetimeIndex (n,) -> (n, F)`` array. Applied to the start time of each segment; needs series with a
+        ``DatetimeIndex`` (a regular frequency too, to time the forecast segments).
+    rollout : ``"recurrent"`` (encode the context once, then one token per step with the backbone's state) or
+        ``"sliding"`` (the paper's protocol: re-encode the last ``context_len // token_len`` tokens each step).
+        Both agree while context plus generated tokens fit into the window; afterwards the recurrent rollout
+        keeps seeing the whole history and the sliding one forgets its start.
+    pretrained : ``None``, a fitted :class:`AutoTimesForecaster` or a :class:`seqcore.nn.SeqEncoder`: reuse a
+        copy of its backbone, frozen, and train only the tokenizer, detokenizer and timestamp projection (the
+        paper's frozen-LLM setting). ``d_model``, ``depth``, ``mixer`` and ``num_heads`` are then the
+        pretrained ones. ``sklearn.base.clone`` replaces an estimator parameter by an unfitted copy, so pass
+        ``fitted.net_.backbone`` where the model will be cloned (grid search, pipelines).
+    epochs, batch_size, lr, weight_decay : AdamW training.
+    max_windows_per_epoch : training windows drawn per epoch (all of them, shuffled, when there are fewer).
+    verbose : show a tqdm progress bar with the epoch loss.
+    missing : ``"raise"`` or ``"interpolate"`` NaNs in the input.
+    random_state : seeds the initialization and the window sampling; forecasts are deterministic.
+
+    Fitted: ``net_`` (:class:`AutoTimesNet`), ``n_params_`` (all parameters), ``n_trainable_params_``,
+    ``history_`` (mean training loss per epoch), ``n_time_features_`` (``None`` without timestamps).
+    Exogenous ``X`` is not supported.
+    """
+
+    def __init__(
+        self,
+        token_len: int = 96,
+        context_len: int = 672,
+        d_model: int = 128,
+        depth: int = 2,
+        mixer: str = "gla",
+        num_heads: int = 4,
+        tokenizer: str = "mlp",
+        mlp_hidden: int = 256,
+        timestamp_features: str | Callable[[pd.DatetimeIndex], np.ndarray] | None = None,
+        rollout: str = "recurrent",
+        pretrained: Any = None,
+        epochs: int = 10,
+        batch_size: int = 32,
+        lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        max_windows_per_epoch: int = 1024,
+        verbose: bool = False,
+        missing: str = "raise",
+        random_state: Any = None,
+    ) -> None:
+        self.token_len = token_len
+        self.context_len = context_len
+        self.d_model = d_model
+        self.depth = depth
+        self.mixer = mixer
+        self.num_heads = num_heads
+        self.tokenizer = tokenizer
+        self.mlp_hidden = mlp_hidden
+        self.timestamp_features = timestamp_features
+        self.rollout = rollout
+        self.pretrained = pretrained
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.max_windows_per_epoch = max_windows_per_epoch
+        self.verbose = verbose
+        self.missing = missing
+        self.random_state = random_state
+
+    def min_length(self) -> int:
+        """Shortest series to fit on: ``context_len + token_len`` (one lookback window and its next segment).
+
+        Forecast contexts only need ``token_len`` steps (checked in :meth:`predict`).
+        """
+        return int(self.context_len) + int(self.token_len)
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, y: Any, X: Any = None, fh: Any = None) -> "AutoTimesForecaster":
+        """Fit on one series or a list of series; returns self (see :meth:`Forecaster.fit`)."""
+        # Forecaster.fit hands _fit bare value arrays, but the timestamp features need each series' index.
+        series, _ = to_series_list(y, missing=self.missing)
+        self._fit_indexes = [s.index for s in series]
+        try:
+            return super().fit(y, X, fh)
+        finally:
+            del self._fit_indexes
+
+    def _check_params(self) -> None:
+        if int(self.token_len) < 1 or int(self.context_len) < int(self.token_len):
+            raise ValueError(
+                f"need token_len >= 1 and context_len >= token_len, got {self.token_len} and {self.context_len}"
+            )
+        if int(self.context_len) % int(self.token_len):
+            raise ValueError(f"context_len ({self.context_len}) must be a multiple of token_len ({self.token_len})")
+        if self.tokenizer not in ("mlp", "linear"):
+            raise ValueError(f"tokenizer must be 'mlp' or 'linear', got {self.tokenizer!r}")
+        if self.rollout not in ("recurrent", "sliding"):
+            raise ValueError(f"rollout must be 'recurrent' or 'sliding', got {self.rollout!r}")
+        features = self.timestamp_features
+        if not (features is None or features == "calendar" or callable(features)):
+            raise ValueError(f"timestamp_features must be None, 'calendar' or a function of a DatetimeIndex, got {features!r}")
+        counts = (int(self.epochs), int(self.batch_size), int(self.max_windows_per_epoch))
+        if min(counts) < 1 or not self.lr > 0:
+            raise ValueError("epochs, batch_size and max_windows_per_epoch must be >= 1 and lr > 0")
+
+    def _pretrained_backbone(self) -> SeqEncoder | None:
+        if self.pretrained is None:
+            return None
+        if isinstance(self.pretrained, AutoTimesForecaster):
+            check_is_fitted(self.pretrained)
+            return self.pretrained.net_.backbone
+        if isinstance(self.pretrained, SeqEncoder):
+            return self.pretrained
+        raise TypeError(
+            f"pretrained must be None, a fitted AutoTimesForecaster or a SeqEncoder, got {type(self.pretrained).__name__}"
+        )
+
+    def _time_features(self, index: pd.Index | None, what: str) -> np.ndarray:
+        """Timestamp features of ``index: (n,)`` -> ``(n, F)`` float64."""
+        if not isinstance(index, pd.DatetimeIndex):
+            raise ValueError(f"timestamp_features needs {what} to have a pandas DatetimeIndex")
+        if self.timestamp_features == "calendar":
+            return calendar_features(index)
+        features = np.asarray(self.timestamp_features(index), dtype=float)
+        if features.ndim != 2 or features.shape[0] != len(index):
+            raise ValueError(
+                f"timestamp_features must return an (n, F) array for n = {len(index)} stamps, got shape {features.shape}"
+            )
+        return features
+
+    def _fit(self, series: list[np.ndarray], exog: list[np.ndarray] | None) -> None:
+        if exog is not None:
+            raise ValueError("AutoTimesForecaster does not use exogenous X; fit it without X")
+        self._check_params()
+        token_len, n_tokens = int(self.token_len), int(self.context_len) // int(self.token_len)
+        window = int(self.context_len) + token_len
+        times = None
+        if self.timestamp_features is not None:
+            times = [self._time_features(index, "y") for index in self._fit_indexes]
+            if len({t.shape[1] for t in times}) > 1:
+                widths = [t.shape[1] for t in times]
+                raise ValueError(f"timestamp_features gave different widths for the series: {widths}")
+        self.n_time_features_ = None if times is None else times[0].shape[1]
+        backbone = self._pretrained_backbone()
+
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        # fork_rng: seeding torch's global generator (used by the layer initializers) must not leak to the caller.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            if backbone is None:
+                backbone = SeqEncoder(int(self.d_model), int(self.depth), self.mixer, int(self.num_heads))
+            else:
+                backbone = copy.deepcopy(backbone).requires_grad_(False)
+            self.net_ = AutoTimesNet(token_len, backbone, self.tokenizer, int(self.mlp_hidden), self.n_time_features_)
+            generator = torch.Generator().manual_seed(seed)
+            self.history_ = self._train(series, times, window, n_tokens, generator)
+        self.net_.eval()
+        self.n_params_ = sum(p.numel() for p in self.net_.parameters())
+        self.n_trainable_params_ = sum(p.numel() for p in self.net_.parameters() if p.requires_grad)
+
+    def _train(
+        self,
+        series: list[np.ndarray],
+        times: list[np.ndarray] | None,
+        window: int,
+        n_tokens: int,
+        generator: torch.Generator,
+    ) -> list[float]:
+        """AdamW on the next-segment MSE at every position of sampled windows; returns the loss per epoch.
+
+        A window is ``(series i, channel c, start s)``, holding steps ``s .. s + window - 1`` of that channel.
+        """
+        token_len = int(self.token_len)
+        # np.array copies: the fitted arrays may be read-only views, which torch warns about.
+        values = [torch.from_numpy(np.array(v, dtype=np.float32)) for v in series]
+        stamps = None if times is None else [torch.from_numpy(np.array(t, dtype=np.float32)) for t in times]
+        # Windows are numbered series by series, channel by channel, start by start.
+        per_channel = np.array([v.shape[0] - window + 1 for v in series])
+        counts = per_channel * np.array([v.shape[1] for v in series])
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        total = int(offsets[-1])
+        n_draw = min(total, int(self.max_windows_per_epoch))
+
+        optimizer = torch.optim.AdamW(
+            [p for p in self.net_.parameters() if p.requires_grad], lr=self.lr, weight_decay=self.weight_decay
+        )
+        self.net_.train()
+        if self.pretrained is not None:
+            # A frozen backbone should also be a fixed function: no dropout or stochastic depth in it.
+            self.net_.backbone.eval()
+        history = []
+        bar = tqdm(range(int(self.epochs)), desc="AutoTimes", disable=not self.verbose)
+        for _ in bar:
+            # Sampling with replacement avoids a permutation of every window when there are many.
+            if total <= n_draw:
+                ids = torch.randperm(total, generator=generator).numpy()
+            else:
+                ids = torch.randint(total, (n_draw,), generator=generator).numpy()
+            losses = []
+            for start in range(0, n_draw, int(self.batch_size)):
+                batch = ids[start:start + int(self.batch_size)]
+                which = np.searchsorted(offsets, batch, side="right") - 1
+                local = batch - offsets[which]
+                channel, begin = local // per_channel[which], local % per_channel[which]
+                windows = torch.stack([values[i][b:b + window, c] for i, c, b in zip(which, channel, begin)])
+                segments = windows.unflatten(1, (n_tokens + 1, token_len))  # (B, N + 1, L)
+                lookback = windows[:, : n_tokens * token_len]
+                mean = lookback.mean(dim=1)[:, None, None]
+                std = torch.sqrt(lookback.var(dim=1, unbiased=False) + _NORM_EPS)[:, None, None]
+                segments = (segments - mean) / std
+                token_times = None
+                if stamps is not None:
+                    token_times = torch.stack(
+                        [stamps[i][b:b + n_tokens * token_len:token_len] for i, b in zip(which, begin)]
+                    )
+                pred = self.net_(segments[:, :-1], token_times)
+                loss = torch.mean((pred - segments[:, 1:]) ** 2)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item() * len(batch))
+            history.append(float(np.sum(losses) / n_draw))
+            bar.set_postfix(loss=f"{history[-1]:.4f}")
+        return history
+
+    # --------------------------------------------------------------- forecasting
+
+    def predict(self, fh: Any = None, X: Any = None, y: Any = None) -> Any:
+        """Forecast ``fh`` steps after the fitted series, or after ``y`` (contexts of >= ``token_len`` steps)."""
+        return self._predict(fh, X, y, [])
+
+    def predict_in_context(self, prompt: Any, fh: Any = None, X: Any = None, y: Any = None) -> Any:
+        """In-context forecasting: forecast like :meth:`predict`, with ``prompt`` segments placed first.
+
+        ``prompt`` is one series or a list of series (e.g. other series, or earlier stretches of this one),
+        with the model's number of channels; each needs at least ``token_len`` steps. All whole segments of
+        each prompt (its most recent ones when its length is not a multiple of ``token_len``) are normalized
+        by that prompt's own mean and std, so a demonstration at another scale still shows its shape, and go
+        in order before the context tokens (channel ``c`` of each prompt before channel ``c`` of the context).
+        With ``rollout="sliding"`` the prompt stays in front of every re-encoded window. With timestamp
+        features, prompts need a ``DatetimeIndex`` too.
+        """
+        prompts, _ = to_series_list(prompt, what="prompt", missing=self.missing)
+        check_is_fitted(self)
+        for i, p in enumerate(prompts):
+            if p.values.shape[0] < int(self.token_len) or p.n_channels != self.n_channels_:
+                raise ValueError(
+                    f"prompt[{i}] must have >= {self.token_len} steps and {self.n_channels_} channels, "
+                    f"got shape {p.values.shape}"
+                )
+        return self._predict(fh, X, y, prompts)
+
+    def _predict(self, fh: Any, X: Any, y: Any, prompts: list[Series]) -> Any:
+        check_is_fitted(self)
+        steps = forecast_steps(self.fh_ if fh is None else fh)
+        if y is None:
+            contexts, as_list = self.context_, self.is_list_
+        else:
+            contexts, as_list = to_series_list(y, what="y", missing=self.missing)
+            for i, c in enumerate(contexts):
+                if c.values.shape[0] < int(self.token_len):
+                    label = "y" if len(contexts) == 1 else f"y[{i}]"
+                    raise ValueError(
+                        f"{label} has {c.values.shape[0]} time steps, fewer than token_len = {self.token_len}"
+                    )
+            if contexts[0].n_channels != self.n_channels_:
+                raise ValueError(f"y has {contexts[0].n_channels} channels, the model was fitted on {self.n_channels_}")
+        horizon = int(steps.max())
+        self._future_exog(X, len(contexts), horizon)  # raises when X is given: the model has no exogenous input
+        forecasts = [c.wrap(self._rollout(c, horizon, prompts)[steps - 1], steps) for c in contexts]
+        return forecasts if as_list else forecasts[0]
+
+    def _forecast(self, context: np.ndarray, horizon: int, exog_future: np.ndarray | None) -> np.ndarray:
+        """``context: (T, C)`` without an index -> ``(horizon, C)`` (timestamp models need :meth:`predict`)."""
+        return self._rollout(Series(context, "2d"), horizon, [])
+
+    def _tokens(self, s: Series, n_segments: int, what: str) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        """The last ``n_segments`` whole segments of ``s``, normalized per channel.
+
+        Returns ``tokens: (C, n, L)``, ``mean, std: (C, 1, 1)`` and the start-time features ``(n, F)`` or ``None``.
+        """
+        token_len = int(self.token_len)
+        first = s.values.shape[0] - n_segments * token_len
+        crop = torch.as_tensor(s.values[first:].T.copy(), dtype=torch.float32)  # (C, n L)
+        mean = crop.mean(dim=1)[:, None, None]
+        std = torch.sqrt(crop.var(dim=1, unbiased=False) + _NORM_EPS)[:, None, None]
+        tokens = (crop.unflatten(1, (n_segments, token_len)) - mean) / std
+        times = None
+        if self.n_time_features_ is not None:
+            index = s.index[first::token_len] if isinstance(s.index, pd.DatetimeIndex) else None
+            features = self._time_features(index, what)
+            if features.shape[1] != self.n_time_features_:
+                raise ValueError(
+                    f"timestamp_features gave {features.shape[1]} features for {what}, "
+                    f"the model was fitted with {self.n_time_features_}"
+                )
+            times = torch.as_tensor(features, dtype=torch.float32)
+        return tokens, mean, std, times
+
+    def _rollout(self, s: Series, horizon: int, prompts: list[Series]) -> np.ndarray:
+        """Autoregressive forecast of ``horizon`` steps after ``s``: ``(horizon, C)`` float64."""
+        token_len, n_window = int(self.token_len), int(self.context_len) // int(self.token_len)
+        n_context = min(s.values.shape[0] // token_len, n_window)
+        n_steps = -(-horizon // token_len)
+        tokens, mean, std, times = self._tokens(s, n_context, "y")
+        channels = tokens.shape[0]
+        prompt_parts = [self._tokens(p, p.values.shape[0] // token_len, "prompt") for p in prompts]
+        prompt_tokens = torch.cat([part[0] for part in prompt_parts] + [tokens[:, :0]], dim=1)  # (C, P, L)
+        prompt_times = None
+        if times is not None:
+            prompt_times = torch.cat([part[3] for part in prompt_parts] + [times[:0]])
+            # Start steps (1-based, relative to the end of s) of the generated segments that are fed back.
+            starts = 1 + token_len * np.arange(n_steps - 1)
+            if len(starts):
+                future = self._time_features(s.future_index(starts), "y")
+                times = torch.cat([times, torch.as_tensor(future, dtype=torch.float32)])  # (n_context + n_steps - 1, F)
+
+        def times_of(rows: slice, with_prompt: bool) -> Tensor | None:
+            """Features of the (context + generated) tokens ``rows``, optionally after the prompt's: (C, n, F)."""
+            if times is None:
+                return None
+            picked = torch.cat([prompt_times, times[rows]]) if with_prompt else times[rows]
+            return picked.expand(channels, -1, -1)
+
+        predictions = []
+        with torch.no_grad():
+            if self.rollout == "recurrent":
+                prefix = torch.cat([prompt_tokens, tokens], dim=1)
+                out, caches = self.net_(prefix, times_of(slice(0, n_context), True), self.net_.init_caches())
+                predictions.append(out[:, -1:])
+                for k in range(1, n_steps):
+                    row = slice(n_context + k - 1, n_context + k)
+                    out, caches = self.net_(predictions[-1], times_of(row, False), caches)
+                    predictions.append(out)
+            else:
+                history = tokens
+                for _ in range(n_steps):
+                    n_seen = history.shape[1]
+                    rows = slice(max(0, n_seen - n_window), n_seen)
+                    window = torch.cat([prompt_tokens, history[:, rows]], dim=1)
+                    out = self.net_(window, times_of(rows, True))[:, -1:]
+                    predictions.append(out)
+                    history = torch.cat([history, out], dim=1)
+        forecast = torch.cat(predictions, dim=1) * std + mean  # (C, n_steps, L)
+        return forecast.flatten(1).T[:horizon].double().numpy()
