@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) benchmarks/ops.py --quick
+	$(PY) examples/demo.py
 
 test: $(STAMP)
 	$(PY) -m pytest -q
