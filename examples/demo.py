@@ -9,6 +9,7 @@ Parts: the operator benchmark (``benchmarks/ops.py --quick``), the state-trackin
 from __future__ import annotations
 
 import importlib.util
+import sys
 import time
 from pathlib import Path
 from types import ModuleType
@@ -19,8 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def load(relative: str) -> ModuleType:
     """Import a script by path (benchmarks/ and examples/ are not packages)."""
     path = ROOT / relative
-    spec = importlib.util.spec_from_file_location(path.stem, path)
+    name = f"demo_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    # Registered before running it: dataclasses and pickling look the module up by name.
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 

@@ -1,1 +1,12 @@
-"""Time-series forecasters and dynamical-systems models built on seqcore (see the timeseries issues)."""
+"""Time-series forecasters with a scikit-learn API, built on seqcore.
+
+- :class:`Forecaster`: the contract (``fit(y, X=None, fh=None)``, ``predict(fh, X=None, y=None)``, ``update``).
+- :class:`ARNetForecaster` and :class:`LagRegressor`: AR-Net (Triebe et al. 2019).
+- :class:`AutoTimesForecaster`: AutoTimes (Liu et al. 2024) on a seqcore linear-recurrence backbone.
+- :mod:`timeseries.data`: CSV, ETTh1, sunspots and co2 loaders; :mod:`timeseries.sktime`: the sktime adapter.
+"""
+from .arnet import ARNetForecaster, LagRegressor, lag_matrix, stpe
+from .autotimes import AutoTimesForecaster
+from .base import Forecaster
+
+__all__ = ["Forecaster", "ARNetForecaster", "LagRegressor", "AutoTimesForecaster", "lag_matrix", "stpe"]
