@@ -169,7 +169,7 @@ def test_bad_inputs() -> None:
     with pytest.raises(ValueError, match="tokenizer"):
         tiny(tokenizer="conv").fit(sine(60))
     model = tiny().fit(sine(60))
-    with pytest.raises(ValueError, match="fewer than token_len"):
+    with pytest.raises(ValueError, match="3 time steps, fewer than the 4 this model needs"):
         model.predict(4, y=sine(3))
     with pytest.raises(ValueError, match="channels"):
         model.predict(4, y=np.zeros((20, 2)))

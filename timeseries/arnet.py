@@ -26,6 +26,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .base import Forecaster
+from .series import Series
 
 
 def lag_matrix(series: np.ndarray, n_lags: int, n_forecasts: int) -> tuple[np.ndarray, np.ndarray]:
@@ -259,7 +260,7 @@ class ARNetForecaster(Forecaster):
     :func:`lag_matrix`). Exogenous ``X`` is not supported.
 
     Fitting needs ``n_lags + n_forecasts`` steps per series; forecasting needs ``n_lags`` (that is
-    :meth:`min_length`, which the base class checks for prediction contexts; :meth:`_fit` checks the rest).
+    :meth:`min_context_length`).
 
     Fitted: ``regressor_``; for a linear model ``coef_`` ``(n_forecasts, n_lags)`` (univariate; otherwise
     ``(n_forecasts, C_out, n_lags, C_in)``) with lag 1 first, and ``intercept_`` ``(n_forecasts,)`` (or
@@ -299,22 +300,19 @@ class ARNetForecaster(Forecaster):
         self.random_state = random_state
 
     def min_length(self) -> int:
+        """Shortest series to fit on: ``n_lags + n_forecasts`` (one lag window and its targets)."""
+        return int(self.n_lags) + int(self.n_forecasts)
+
+    def min_context_length(self) -> int:
         """Shortest context a forecast starts from: ``n_lags``."""
         return int(self.n_lags)
 
-    def _fit(self, series: list[np.ndarray], exog: list[np.ndarray] | None) -> None:
+    def _fit(self, series: list[Series], exog: list[np.ndarray] | None) -> None:
         if exog is not None:
             raise ValueError("ARNetForecaster does not use exogenous X; fit it without X")
         if int(self.n_lags) < 1 or int(self.n_forecasts) < 1:
             raise ValueError(f"n_lags and n_forecasts must be >= 1, got {self.n_lags} and {self.n_forecasts}")
-        need = int(self.n_lags) + int(self.n_forecasts)
-        for i, values in enumerate(series):
-            if values.shape[0] < need:
-                label = "y" if len(series) == 1 else f"y[{i}]"
-                raise ValueError(
-                    f"{label} has {values.shape[0]} time steps; fitting needs n_lags + n_forecasts = {need}"
-                )
-        pairs = [lag_matrix(values, self.n_lags, self.n_forecasts) for values in series]
+        pairs = [lag_matrix(s.values, self.n_lags, self.n_forecasts) for s in series]
         X = np.concatenate([p[0] for p in pairs])
         Y = np.concatenate([p[1] for p in pairs])
         self.regressor_ = LagRegressor(
@@ -323,18 +321,18 @@ class ARNetForecaster(Forecaster):
             batch_size=self.batch_size, random_state=self.random_state,
         ).fit(X, Y)
         if not tuple(self.hidden_layers):
-            channels = series[0].shape[1]
+            channels = series[0].n_channels
             coef = self.regressor_.coef_.reshape(self.n_forecasts, channels, self.n_lags, channels)
             intercept = self.regressor_.intercept_.reshape(self.n_forecasts, channels)
             self.coef_ = coef[:, 0, :, 0] if channels == 1 else coef
             self.intercept_ = intercept[:, 0] if channels == 1 else intercept
 
-    def _forecast(self, context: np.ndarray, horizon: int, exog_future: np.ndarray | None) -> np.ndarray:
-        """``context: (T, C)`` with ``T >= n_lags`` -> ``(horizon, C)``: direct blocks of ``n_forecasts``,
+    def _forecast(self, context: Series, horizon: int, exog_future: np.ndarray | None) -> np.ndarray:
+        """``context.values: (T, C)`` with ``T >= n_lags`` -> ``(horizon, C)``: direct blocks of ``n_forecasts``,
         each fed back as context for the next."""
         lags, steps = int(self.n_lags), int(self.n_forecasts)
-        channels = context.shape[1]
-        history = context[-lags:]
+        channels = context.n_channels
+        history = context.values[-lags:]
         blocks = []
         for _ in range(-(-horizon // steps)):
             x = history[::-1].reshape(1, lags * channels)

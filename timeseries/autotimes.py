@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from seqcore.nn import SeqEncoder
 
 from .base import Forecaster
-from .series import Series, forecast_steps, to_series_list
+from .series import Series, to_series_list
 
 # Inside the square root of the window variance, as in the paper's code: a constant window stays finite.
 _NORM_EPS = 1e-5
@@ -185,23 +185,12 @@ class AutoTimesForecaster(Forecaster):
         self.random_state = random_state
 
     def min_length(self) -> int:
-        """Shortest series to fit on: ``context_len + token_len`` (one lookback window and its next segment).
-
-        Forecast contexts only need ``token_len`` steps (checked in :meth:`predict`).
-        """
+        """Shortest series to fit on: ``context_len + token_len`` (one lookback window and its next segment)."""
         return int(self.context_len) + int(self.token_len)
 
-    # ------------------------------------------------------------------ fitting
-
-    def fit(self, y: Any, X: Any = None, fh: Any = None) -> "AutoTimesForecaster":
-        """Fit on one series or a list of series; returns self (see :meth:`Forecaster.fit`)."""
-        # Forecaster.fit hands _fit bare value arrays, but the timestamp features need each series' index.
-        series, _ = to_series_list(y, missing=self.missing)
-        self._fit_indexes = [s.index for s in series]
-        try:
-            return super().fit(y, X, fh)
-        finally:
-            del self._fit_indexes
+    def min_context_length(self) -> int:
+        """Shortest context to forecast from: one segment, ``token_len`` steps."""
+        return int(self.token_len)
 
     def _check_params(self) -> None:
         if int(self.token_len) < 1 or int(self.context_len) < int(self.token_len):
@@ -246,7 +235,7 @@ class AutoTimesForecaster(Forecaster):
             )
         return features
 
-    def _fit(self, series: list[np.ndarray], exog: list[np.ndarray] | None) -> None:
+    def _fit(self, series: list[Series], exog: list[np.ndarray] | None) -> None:
         if exog is not None:
             raise ValueError("AutoTimesForecaster does not use exogenous X; fit it without X")
         self._check_params()
@@ -254,7 +243,7 @@ class AutoTimesForecaster(Forecaster):
         window = int(self.context_len) + token_len
         times = None
         if self.timestamp_features is not None:
-            times = [self._time_features(index, "y") for index in self._fit_indexes]
+            times = [self._time_features(item.index, "y") for item in series]
             if len({t.shape[1] for t in times}) > 1:
                 widths = [t.shape[1] for t in times]
                 raise ValueError(f"timestamp_features gave different widths for the series: {widths}")
@@ -271,7 +260,7 @@ class AutoTimesForecaster(Forecaster):
                 backbone = copy.deepcopy(backbone).requires_grad_(False)
             self.net_ = AutoTimesNet(token_len, backbone, self.tokenizer, int(self.mlp_hidden), self.n_time_features_)
             generator = torch.Generator().manual_seed(seed)
-            self.history_ = self._train(series, times, window, n_tokens, generator)
+            self.history_ = self._train([item.values for item in series], times, window, n_tokens, generator)
         self.net_.eval()
         self.n_params_ = sum(p.numel() for p in self.net_.parameters())
         self.n_trainable_params_ = sum(p.numel() for p in self.net_.parameters() if p.requires_grad)
@@ -343,10 +332,6 @@ class AutoTimesForecaster(Forecaster):
 
     # --------------------------------------------------------------- forecasting
 
-    def predict(self, fh: Any = None, X: Any = None, y: Any = None) -> Any:
-        """Forecast ``fh`` steps after the fitted series, or after ``y`` (contexts of >= ``token_len`` steps)."""
-        return self._predict(fh, X, y, [])
-
     def predict_in_context(self, prompt: Any, fh: Any = None, X: Any = None, y: Any = None) -> Any:
         """In-context forecasting: forecast like :meth:`predict`, with ``prompt`` segments placed first.
 
@@ -366,31 +351,13 @@ class AutoTimesForecaster(Forecaster):
                     f"prompt[{i}] must have >= {self.token_len} steps and {self.n_channels_} channels, "
                     f"got shape {p.values.shape}"
                 )
-        return self._predict(fh, X, y, prompts)
+        return self._predict(fh, X, y, prompts=prompts)
 
-    def _predict(self, fh: Any, X: Any, y: Any, prompts: list[Series]) -> Any:
-        check_is_fitted(self)
-        steps = forecast_steps(self.fh_ if fh is None else fh)
-        if y is None:
-            contexts, as_list = self.context_, self.is_list_
-        else:
-            contexts, as_list = to_series_list(y, what="y", missing=self.missing)
-            for i, c in enumerate(contexts):
-                if c.values.shape[0] < int(self.token_len):
-                    label = "y" if len(contexts) == 1 else f"y[{i}]"
-                    raise ValueError(
-                        f"{label} has {c.values.shape[0]} time steps, fewer than token_len = {self.token_len}"
-                    )
-            if contexts[0].n_channels != self.n_channels_:
-                raise ValueError(f"y has {contexts[0].n_channels} channels, the model was fitted on {self.n_channels_}")
-        horizon = int(steps.max())
-        self._future_exog(X, len(contexts), horizon)  # raises when X is given: the model has no exogenous input
-        forecasts = [c.wrap(self._rollout(c, horizon, prompts)[steps - 1], steps) for c in contexts]
-        return forecasts if as_list else forecasts[0]
-
-    def _forecast(self, context: np.ndarray, horizon: int, exog_future: np.ndarray | None) -> np.ndarray:
-        """``context: (T, C)`` without an index -> ``(horizon, C)`` (timestamp models need :meth:`predict`)."""
-        return self._rollout(Series(context, "2d"), horizon, [])
+    def _forecast(
+        self, context: Series, horizon: int, exog_future: np.ndarray | None, prompts: list[Series] = ()
+    ) -> np.ndarray:
+        """``context.values: (T, C)`` -> ``(horizon, C)``, with ``prompts`` first for in-context forecasting."""
+        return self._rollout(context, horizon, list(prompts))
 
     def _tokens(self, s: Series, n_segments: int, what: str) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """The last ``n_segments`` whole segments of ``s``, normalized per channel.

@@ -18,19 +18,24 @@ class Forecaster(BaseEstimator):
     extend the index), or a list of those (one global model over all of them). ``fh`` is an int ``h`` (steps
     1..h) or an array of relative steps. ``__init__`` only stores parameters; fitted attributes end in ``_``.
 
-    Subclasses set ``missing`` and ``random_state`` parameters, define :meth:`min_length` and implement
-    ``_fit(series: list[(T_i, C) arrays], exog: list[(T_i, F)] | None)`` and
-    ``_forecast(context: (T, C), horizon: int, exog_future: (horizon, F) | None) -> (horizon, C)``.
+    Subclasses set ``missing`` and ``random_state`` parameters, define :meth:`min_length` (and
+    :meth:`min_context_length` when forecasting needs less history than fitting) and implement
+    ``_fit(series: list[Series], exog: list[(T_i, F)] | None)`` and
+    ``_forecast(context: Series, horizon: int, exog_future: (horizon, F) | None, **options) -> (horizon, C)``,
+    where a :class:`~timeseries.series.Series` holds ``values: (T, C)`` and the time ``index`` (or ``None``).
     """
 
     missing: str = "raise"
 
     def min_length(self) -> int:
-        """Shortest series the model can be fitted on or forecast from."""
+        """Shortest series the model can be fitted on."""
         return 1
 
-    def _check_lengths(self, series: list[Series], what: str) -> None:
-        need = self.min_length()
+    def min_context_length(self) -> int:
+        """Shortest context a forecast can start from (default: :meth:`min_length`)."""
+        return self.min_length()
+
+    def _check_lengths(self, series: list[Series], what: str, need: int) -> None:
         for i, s in enumerate(series):
             if s.values.shape[0] < need:
                 label = what if len(series) == 1 else f"{what}[{i}]"
@@ -39,10 +44,10 @@ class Forecaster(BaseEstimator):
     def fit(self, y: Any, X: Any = None, fh: Any = None) -> "Forecaster":
         """Fit on one series or a list of series (with optional exogenous ``X`` aligned in time); returns self."""
         series, is_list = to_series_list(y, missing=self.missing)
-        self._check_lengths(series, "y")
+        self._check_lengths(series, "y", self.min_length())
         exog = check_exog(X, series)
         steps = None if fh is None else forecast_steps(fh)
-        self._fit([s.values for s in series], exog)
+        self._fit(series, exog)
         # Fitted attributes are set only once _fit succeeded, so a failed fit never looks fitted.
         self.is_list_, self.fh_, self.n_channels_ = is_list, steps, series[0].n_channels
         self.n_exog_ = None if exog is None else exog[0].shape[1]
@@ -70,19 +75,23 @@ class Forecaster(BaseEstimator):
 
     def predict(self, fh: Any = None, X: Any = None, y: Any = None) -> Any:
         """Forecast ``fh`` steps after the end of the fitted series, or after ``y`` when given (a new context)."""
+        return self._predict(fh, X, y)
+
+    def _predict(self, fh: Any, X: Any, y: Any, **options: Any) -> Any:
+        """:meth:`predict`, with ``options`` passed on to :meth:`_forecast` (e.g. prompts for in-context use)."""
         check_is_fitted(self)
         steps = forecast_steps(self.fh_ if fh is None else fh)
         if y is None:
             contexts, as_list = self.context_, self.is_list_
         else:
             contexts, as_list = to_series_list(y, what="y", missing=self.missing)
-            self._check_lengths(contexts, "y")
+            self._check_lengths(contexts, "y", self.min_context_length())
             if contexts[0].n_channels != self.n_channels_:
                 raise ValueError(f"y has {contexts[0].n_channels} channels, the model was fitted on {self.n_channels_}")
         horizon = int(steps.max())
         exog = self._future_exog(X, len(contexts), horizon)
         forecasts = [
-            context.wrap(self._forecast(context.values, horizon, None if exog is None else exog[i])[steps - 1], steps)
+            context.wrap(self._forecast(context, horizon, None if exog is None else exog[i], **options)[steps - 1], steps)
             for i, context in enumerate(contexts)
         ]
         return forecasts if as_list else forecasts[0]
@@ -103,8 +112,8 @@ class Forecaster(BaseEstimator):
                 raise ValueError(f"X for predict must have at least {horizon} rows and {self.n_exog_} columns, got {array.shape}")
         return [a[:horizon] for a in arrays]
 
-    def _fit(self, series: list[np.ndarray], exog: list[np.ndarray] | None) -> None:
+    def _fit(self, series: list[Series], exog: list[np.ndarray] | None) -> None:
         raise NotImplementedError
 
-    def _forecast(self, context: np.ndarray, horizon: int, exog_future: np.ndarray | None) -> np.ndarray:
+    def _forecast(self, context: Series, horizon: int, exog_future: np.ndarray | None, **options: Any) -> np.ndarray:
         raise NotImplementedError

@@ -44,7 +44,7 @@ def _intra_scores_per_key(q: Tensor, k: Tensor, b: Tensor) -> Tensor:
 
 def _place_diagonal_blocks(blocks: Tensor, c: int) -> Tensor:
     """``(..., ns, sub, sub)`` -> block-diagonal ``(..., C, C)``."""
-    ns, sub = blocks.shape[-3], blocks.shape[-1]
+    ns = blocks.shape[-3]
     eye = torch.eye(ns, dtype=blocks.dtype, device=blocks.device)
     full = blocks[..., :, :, None, :] * eye[:, None, :, None]
     return full.reshape(*blocks.shape[:-3], c, c)
