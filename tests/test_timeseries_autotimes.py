@@ -179,3 +179,24 @@ def test_bad_inputs() -> None:
         tiny().fit(sine(60), X=np.zeros((60, 1)))
     with pytest.raises(ValueError, match="NaN"):
         tiny().fit(np.where(np.arange(60) == 5, np.nan, sine(60)))
+
+
+def test_local_hugging_face_backbone(tmp_path) -> None:
+    """A tiny randomly initialized GPT-2 written to a temporary directory serves as the frozen backbone."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(n_embd=16, n_layer=1, n_head=2, n_positions=64, vocab_size=8)
+    torch.manual_seed(0)
+    transformers.GPT2Model(config).save_pretrained(tmp_path)
+    model = tiny(pretrained=str(tmp_path), rollout="sliding").fit(sine(120))
+    backbone = model.net_.backbone
+    assert backbone.dim == 16 and not any(p.requires_grad for p in backbone.parameters())
+    reloaded = transformers.GPT2Model.from_pretrained(tmp_path)
+    for name, value in reloaded.state_dict().items():
+        assert torch.equal(backbone.model.state_dict()[name], value), name  # frozen: training left it unchanged
+    forecast = model.predict(12)
+    assert forecast.shape == (12,) and np.isfinite(forecast).all()
+    assert model.n_trainable_params_ < model.n_params_
+    with pytest.raises(ValueError, match="rollout='sliding'"):
+        tiny(pretrained=str(tmp_path)).fit(sine(120))
+    with pytest.raises(FileNotFoundError, match="no Hugging Face model directory"):
+        tiny(pretrained=str(tmp_path / "missing"), rollout="sliding").fit(sine(120))

@@ -27,6 +27,7 @@ normalized scale, so windows of series at different scales weigh the same in a g
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -72,6 +73,32 @@ def _token_map(n_in: int, n_out: int, kind: str, hidden: int) -> nn.Module:
     return nn.Sequential(nn.Linear(n_in, hidden), nn.GELU(), nn.Linear(hidden, n_out))
 
 
+class HuggingFaceBackbone(nn.Module):
+    """A local Hugging Face causal model as a frozen backbone: ``(B, N, D) -> (B, N, D)`` via ``inputs_embeds``.
+
+    ``path`` is a directory written by ``save_pretrained`` (nothing is downloaded); the width ``D`` is read from
+    its config. It has no recurrent state, so forecasts with it use ``rollout="sliding"``.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        try:
+            from transformers import AutoModel
+        except ImportError as err:
+            raise ImportError("a Hugging Face backbone needs transformers: pip install transformers") from err
+        if not Path(path).is_dir():
+            raise FileNotFoundError(f"no Hugging Face model directory at {path}")
+        self.model = AutoModel.from_pretrained(str(path), local_files_only=True)
+        self.dim = int(self.model.config.hidden_size)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        return self.model(inputs_embeds=tokens).last_hidden_state
+
+
+def _backbone_width(backbone: nn.Module) -> int:
+    return backbone.dim if isinstance(backbone, HuggingFaceBackbone) else backbone.blocks[0].mixer.dim
+
+
 class AutoTimesNet(nn.Module):
     """Tokenizer, optional timestamp projection, causal backbone and detokenizer.
 
@@ -81,10 +108,10 @@ class AutoTimesNet(nn.Module):
     """
 
     def __init__(
-        self, token_len: int, backbone: SeqEncoder, tokenizer: str, mlp_hidden: int, n_time_features: int | None
+        self, token_len: int, backbone: nn.Module, tokenizer: str, mlp_hidden: int, n_time_features: int | None
     ) -> None:
         super().__init__()
-        d_model = backbone.blocks[0].mixer.dim
+        d_model = _backbone_width(backbone)
         self.tokenizer = _token_map(token_len, d_model, tokenizer, mlp_hidden)
         self.time_proj = None if n_time_features is None else nn.Linear(n_time_features, d_model)
         self.backbone = backbone
@@ -126,10 +153,11 @@ class AutoTimesForecaster(Forecaster):
         ``"sliding"`` (the paper's protocol: re-encode the last ``context_len // token_len`` tokens each step).
         Both agree while context plus generated tokens fit into the window; afterwards the recurrent rollout
         keeps seeing the whole history and the sliding one forgets its start.
-    pretrained : ``None``, a fitted :class:`AutoTimesForecaster` or a :class:`seqcore.nn.SeqEncoder`: reuse a
-        copy of its backbone, frozen, and train only the tokenizer, detokenizer and timestamp projection (the
-        paper's frozen-LLM setting). ``d_model``, ``depth``, ``mixer`` and ``num_heads`` are then the
-        pretrained ones. ``sklearn.base.clone`` replaces an estimator parameter by an unfitted copy, so pass
+    pretrained : ``None``, a fitted :class:`AutoTimesForecaster`, a :class:`seqcore.nn.SeqEncoder`, or the path
+        of a local Hugging Face causal model directory (loaded with ``transformers``, fed ``inputs_embeds``; needs
+        ``rollout="sliding"``): reuse a copy of that backbone, frozen, and train only the tokenizer,
+        detokenizer and timestamp projection (the paper's frozen-LLM setting). ``d_model``, ``depth``,
+        ``mixer`` and ``num_heads`` are then the pretrained ones. ``sklearn.base.clone`` replaces an estimator parameter by an unfitted copy, so pass
         ``fitted.net_.backbone`` where the model will be cloned (grid search, pipelines).
     epochs, batch_size, lr, weight_decay : AdamW training.
     max_windows_per_epoch : training windows drawn per epoch (all of them, shuffled, when there are fewer).
@@ -210,16 +238,21 @@ class AutoTimesForecaster(Forecaster):
         if min(counts) < 1 or not self.lr > 0:
             raise ValueError("epochs, batch_size and max_windows_per_epoch must be >= 1 and lr > 0")
 
-    def _pretrained_backbone(self) -> SeqEncoder | None:
+    def _pretrained_backbone(self) -> nn.Module | None:
         if self.pretrained is None:
             return None
+        if isinstance(self.pretrained, (str, Path)):
+            if self.rollout != "sliding":
+                raise ValueError("a Hugging Face backbone has no recurrent state: use rollout='sliding'")
+            return HuggingFaceBackbone(self.pretrained)
         if isinstance(self.pretrained, AutoTimesForecaster):
             check_is_fitted(self.pretrained)
             return self.pretrained.net_.backbone
         if isinstance(self.pretrained, SeqEncoder):
             return self.pretrained
         raise TypeError(
-            f"pretrained must be None, a fitted AutoTimesForecaster or a SeqEncoder, got {type(self.pretrained).__name__}"
+            "pretrained must be None, a fitted AutoTimesForecaster, a SeqEncoder or the path of a local Hugging Face "
+            f"model directory, got {type(self.pretrained).__name__}"
         )
 
     def _time_features(self, index: pd.Index | None, what: str) -> np.ndarray:
