@@ -209,12 +209,69 @@ def test_too_short() -> None:
         model.predict(2, y=np.arange(4.0))
 
 
-def test_exogenous_rejected() -> None:
-    y = _ar_series()
+def _exog_series(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``y_t = 0.5 y_{t-1} + 2 x_t + noise`` with a known regressor ``x``."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    y = np.zeros(n)
+    for t in range(1, n):
+        y[t] = 0.5 * y[t - 1] + 2.0 * x[t] + 0.01 * rng.normal()
+    return y, x
+
+
+def test_exogenous_future_regressor() -> None:
+    y, x = _exog_series()
+    model = ARNetForecaster(n_lags=1, n_forecasts=1).fit(y, X=x[:, None])
+    assert model.n_exog_ == 1 and model.exog_coef_.shape == (1, 1, 1)
+    np.testing.assert_allclose(model.coef_[0, 0], 0.5, atol=0.01)
+    np.testing.assert_allclose(model.exog_coef_[0, 0, 0], 2.0, atol=0.01)
+    # The recursive forecast feeds each step's X in at its own step.
+    future = np.array([[1.0], [-1.0], [0.5]])
+    expected, last = [], y[-1]
+    for value in future[:, 0]:
+        last = model.intercept_[0] + model.coef_[0, 0] * last + model.exog_coef_[0, 0, 0] * value
+        expected.append(last)
+    np.testing.assert_allclose(model.predict(3, X=future), expected, rtol=1e-12)
+    without = ARNetForecaster(n_lags=1).fit(y)
+    truth_step = 0.5 * y[-1] + 2.0 * future[0, 0]
+    assert abs(model.predict(1, X=future[:1])[0] - truth_step) < abs(without.predict(1)[0] - truth_step)
+
+
+def test_exogenous_blocks_and_channels() -> None:
+    y, x = _exog_series()
+    exog = np.stack([x, x**2], axis=1)
+    model = ARNetForecaster(n_lags=4, n_forecasts=3).fit(y, X=exog)
+    assert model.exog_coef_.shape == (3, 3, 2)
+    # A 4-step forecast runs two blocks of 3, so it reads 6 rows of X.
+    with pytest.raises(ValueError, match="at least 6 rows"):
+        model.predict(4, X=exog[:4])
+    assert model.predict(4, X=exog[:6]).shape == (4,)
+    joint = ARNetForecaster(n_lags=2, n_forecasts=2).fit(np.stack([y, -y], axis=1), X=exog)
+    assert joint.coef_.shape == (2, 2, 2, 2) and joint.exog_coef_.shape == (2, 2, 2, 2)
+    frame = pd.DataFrame(exog, index=pd.RangeIndex(len(y)))
+    assert ARNetForecaster(n_lags=2).fit(pd.Series(y), X=frame).predict(2, X=frame.iloc[:2]).shape == (2,)
+
+
+def test_exogenous_errors() -> None:
+    y, x = _exog_series(100)
     with pytest.raises(ValueError, match="rows"):
         ARNetForecaster().fit(y, X=np.ones((len(y) - 1, 1)))
-    with pytest.raises(ValueError, match="exogenous"):
-        ARNetForecaster().fit(y, X=np.ones((len(y), 1)))
+    model = ARNetForecaster(n_lags=3).fit(y, X=x[:, None])
+    with pytest.raises(ValueError, match="predict needs X"):
+        model.predict(2)
+    with pytest.raises(ValueError, match="columns"):
+        model.predict(2, X=np.ones((2, 2)))
+    with pytest.raises(ValueError, match="columns"):
+        model.update(np.ones(3), X=np.ones((3, 2)))
+    with pytest.raises(ValueError, match="rows"):
+        model.update(np.ones(3), X=np.ones((2, 1)))
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict(1, X=np.array([[np.nan]]))
+    plain = ARNetForecaster(n_lags=3).fit(y)
+    with pytest.raises(ValueError, match="without exogenous"):
+        plain.predict(2, X=np.ones((2, 1)))
+    with pytest.raises(ValueError, match="without exogenous"):
+        plain.update(np.ones(3), X=np.ones((3, 1)))
 
 
 def test_bad_index() -> None:

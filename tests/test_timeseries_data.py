@@ -187,6 +187,24 @@ def test_sktime_adapter_matches_the_wrapped_forecaster() -> None:
         univariate.predict(fh=[0, 1])
 
 
+def test_sktime_adapter_keeps_timestamps_for_calendar_features() -> None:
+    pytest.importorskip("sktime", reason="sktime is not installed (pip install sktime)")
+    from timeseries.autotimes import AutoTimesForecaster
+    from timeseries.sktime import to_sktime
+
+    params = dict(token_len=4, context_len=8, d_model=16, depth=1, num_heads=2, mlp_hidden=16, epochs=1,
+                  timestamp_features="calendar", random_state=0)
+    periods = pd.period_range("2020-01", periods=40, freq="M")
+    y = pd.Series(np.sin(np.arange(40) / 3.0), index=periods)
+    adapter = to_sktime(AutoTimesForecaster(**params)).fit(y)
+    forecast = adapter.predict(fh=[1, 2, 5])
+    expected = AutoTimesForecaster(**params).fit(pd.Series(y.to_numpy(), index=periods.to_timestamp()))
+    np.testing.assert_allclose(forecast.to_numpy(), expected.predict(np.array([1, 2, 5])).to_numpy())
+    assert forecast.index.equals(pd.period_range("2023-05", periods=5, freq="M")[[0, 1, 4]])
+    later = pd.Series([0.1, 0.2], index=pd.period_range("2023-05", periods=2, freq="M"))
+    assert adapter.update(later, update_params=False).predict(fh=[1]).index[0] == pd.Period("2023-07", "M")
+
+
 # ------------------------------------------------------------------ example
 
 

@@ -257,14 +257,21 @@ class ARNetForecaster(Forecaster):
 
     Forecasts steps ``1..n_forecasts`` directly from the last ``n_lags`` values and rolls out recursively
     beyond (the predicted block is appended to the context). Multichannel series use joint lags (see
-    :func:`lag_matrix`). Exogenous ``X`` is not supported.
+    :func:`lag_matrix`).
+
+    Exogenous ``X: (T, F)`` are *future-known regressors* (calendar flags, planned prices, weather forecasts):
+    each forecast block also sees ``X`` at its ``n_forecasts`` target steps, as extra linear inputs (NeuralProphet's
+    "future regressors"). ``predict`` then needs ``X`` for the steps ahead, whole blocks of ``n_forecasts`` rows
+    (``ceil(h / n_forecasts) * n_forecasts``), since every output of a block reads all of the block's rows.
+    Past values of ``X`` are not used.
 
     Fitting needs ``n_lags + n_forecasts`` steps per series; forecasting needs ``n_lags`` (that is
     :meth:`min_context_length`).
 
     Fitted: ``regressor_``; for a linear model ``coef_`` ``(n_forecasts, n_lags)`` (univariate; otherwise
-    ``(n_forecasts, C_out, n_lags, C_in)``) with lag 1 first, and ``intercept_`` ``(n_forecasts,)`` (or
-    ``(n_forecasts, C)``).
+    ``(n_forecasts, C_out, n_lags, C_in)``) with lag 1 first, ``intercept_`` ``(n_forecasts,)`` (or
+    ``(n_forecasts, C)``) and, with ``X``, ``exog_coef_`` ``(n_forecasts, n_forecasts, F)`` (output step, step of
+    ``X``, feature; ``(n_forecasts, C, n_forecasts, F)`` for several channels).
     """
 
     def __init__(
@@ -307,35 +314,47 @@ class ARNetForecaster(Forecaster):
         """Shortest context a forecast starts from: ``n_lags``."""
         return int(self.n_lags)
 
+    def _exog_rows(self, horizon: int) -> int:
+        """Future ``X`` rows a forecast reads: whole blocks of ``n_forecasts``."""
+        return -(-horizon // int(self.n_forecasts)) * int(self.n_forecasts)
+
     def _fit(self, series: list[Series], exog: list[np.ndarray] | None) -> None:
-        if exog is not None:
-            raise ValueError("ARNetForecaster does not use exogenous X; fit it without X")
         if int(self.n_lags) < 1 or int(self.n_forecasts) < 1:
             raise ValueError(f"n_lags and n_forecasts must be >= 1, got {self.n_lags} and {self.n_forecasts}")
         pairs = [lag_matrix(s.values, self.n_lags, self.n_forecasts) for s in series]
         X = np.concatenate([p[0] for p in pairs])
         Y = np.concatenate([p[1] for p in pairs])
+        if exog is not None:
+            # The "future" half of lag_matrix on X lines up X at each row's target steps, step-major.
+            future = [lag_matrix(x, self.n_lags, self.n_forecasts)[1] for x in exog]
+            X = np.concatenate([X, np.concatenate(future)], axis=1)
         self.regressor_ = LagRegressor(
             hidden_layers=self.hidden_layers, solver=self.solver, alpha=self.alpha, sparsity=self.sparsity,
             c1=self.c1, c2=self.c2, c_lambda=self.c_lambda, epochs=self.epochs, lr=self.lr,
             batch_size=self.batch_size, random_state=self.random_state,
         ).fit(X, Y)
         if not tuple(self.hidden_layers):
-            channels = series[0].n_channels
-            coef = self.regressor_.coef_.reshape(self.n_forecasts, channels, self.n_lags, channels)
+            channels, n_lag_columns = series[0].n_channels, int(self.n_lags) * series[0].n_channels
+            weight = self.regressor_.coef_
+            coef = weight[:, :n_lag_columns].reshape(self.n_forecasts, channels, self.n_lags, channels)
             intercept = self.regressor_.intercept_.reshape(self.n_forecasts, channels)
             self.coef_ = coef[:, 0, :, 0] if channels == 1 else coef
             self.intercept_ = intercept[:, 0] if channels == 1 else intercept
+            if exog is not None:
+                exog_coef = weight[:, n_lag_columns:].reshape(self.n_forecasts, channels, self.n_forecasts, -1)
+                self.exog_coef_ = exog_coef[:, 0] if channels == 1 else exog_coef
 
     def _forecast(self, context: Series, horizon: int, exog_future: np.ndarray | None) -> np.ndarray:
         """``context.values: (T, C)`` with ``T >= n_lags`` -> ``(horizon, C)``: direct blocks of ``n_forecasts``,
-        each fed back as context for the next."""
+        each fed back as context for the next; ``exog_future: (blocks * n_forecasts, F)`` or ``None``."""
         lags, steps = int(self.n_lags), int(self.n_forecasts)
         channels = context.n_channels
         history = context.values[-lags:]
         blocks = []
-        for _ in range(-(-horizon // steps)):
+        for k in range(-(-horizon // steps)):
             x = history[::-1].reshape(1, lags * channels)
+            if exog_future is not None:
+                x = np.concatenate([x, exog_future[k * steps:(k + 1) * steps].reshape(1, -1)], axis=1)
             block = self.regressor_.predict(x).reshape(steps, channels)
             blocks.append(block)
             history = np.concatenate([history, block])[-lags:]

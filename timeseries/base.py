@@ -55,9 +55,19 @@ class Forecaster(BaseEstimator):
         return self
 
     def update(self, y: Any, X: Any = None) -> "Forecaster":
-        """Append new observations to the stored context (no refit): forecasts then start after them."""
+        """Append new observations to the stored context (no refit): forecasts then start after them.
+
+        ``X``, when the model was fitted with exogenous variables, is checked against the new rows; the
+        forecasters use exogenous values of the forecast steps only, so past ``X`` is not stored.
+        """
         check_is_fitted(self)
         new, _ = to_series_list(y, missing=self.missing)
+        if X is not None and self.n_exog_ is None:
+            raise ValueError("X was given to update but the model was fitted without exogenous variables")
+        if X is not None:
+            for array in check_exog(X, new):
+                if array.shape[1] != self.n_exog_:
+                    raise ValueError(f"X for update has {array.shape[1]} columns, the model was fitted with {self.n_exog_}")
         if len(new) != len(self.context_):
             raise ValueError(f"update needs one new piece per fitted series ({len(self.context_)}), got {len(new)}")
         merged = []
@@ -89,12 +99,16 @@ class Forecaster(BaseEstimator):
             if contexts[0].n_channels != self.n_channels_:
                 raise ValueError(f"y has {contexts[0].n_channels} channels, the model was fitted on {self.n_channels_}")
         horizon = int(steps.max())
-        exog = self._future_exog(X, len(contexts), horizon)
+        exog = self._future_exog(X, len(contexts), self._exog_rows(horizon))
         forecasts = [
             context.wrap(self._forecast(context, horizon, None if exog is None else exog[i], **options)[steps - 1], steps)
             for i, context in enumerate(contexts)
         ]
         return forecasts if as_list else forecasts[0]
+
+    def _exog_rows(self, horizon: int) -> int:
+        """Rows of future ``X`` that a forecast of ``horizon`` steps reads (default: ``horizon``)."""
+        return horizon
 
     def _future_exog(self, x: Any, n_series: int, horizon: int) -> list[np.ndarray] | None:
         if self.n_exog_ is None:

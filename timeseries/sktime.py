@@ -5,7 +5,9 @@ this module works without it. The class itself is built on first use and is then
 ``timeseries.sktime.SktimeForecaster`` (module ``__getattr__``), which is what pickling and sktime's
 ``check_estimator`` need.
 
-The adapter passes numpy arrays to the wrapped forecaster and builds the output index with sktime's own
+The adapter passes the values to the wrapped forecaster with their timestamps when the index is a
+``DatetimeIndex`` or ``PeriodIndex`` (so timestamp features such as AutoTimes' calendar embedding work through
+sktime) and as plain arrays otherwise; it builds the output index with sktime's own
 ``ForecastingHorizon.to_absolute_index``, so every index type sktime supports (Datetime, Period, integer
 and range indices) works regardless of what :mod:`timeseries.series` can extend.
 """
@@ -79,7 +81,7 @@ def _adapter_class() -> type:
             self._X = None
 
         def _fit(self, y: Any, X: Any = None, fh: Any = None) -> "SktimeForecaster":
-            self.forecaster_ = clone(self.forecaster).fit(y.to_numpy(dtype=float))
+            self.forecaster_ = clone(self.forecaster).fit(_with_timestamps(y))
             self._columns = y.columns if isinstance(y, pd.DataFrame) else None
             self._name = y.name if isinstance(y, pd.Series) else None
             return self
@@ -98,10 +100,12 @@ def _adapter_class() -> type:
             return pd.Series(forecast.reshape(len(steps)), index=index, name=self._name)
 
         def _update(self, y: Any, X: Any = None, update_params: bool = True) -> "SktimeForecaster":
-            self.forecaster_.update(y.to_numpy(dtype=float))
+            self.forecaster_.update(_with_timestamps(y))
             if update_params:
                 # The updated context holds every value seen so far: refit on all of it.
-                self.forecaster_ = clone(self.forecaster).fit(self.forecaster_.context_[0].values)
+                context = self.forecaster_.context_[0]
+                seen = context.values if context.index is None else pd.DataFrame(context.values, index=context.index)
+                self.forecaster_ = clone(self.forecaster).fit(seen)
             return self
 
         @classmethod
@@ -118,6 +122,16 @@ def _adapter_class() -> type:
     SktimeForecaster.__module__ = __name__
     SktimeForecaster.__qualname__ = "SktimeForecaster"
     return SktimeForecaster
+
+
+def _with_timestamps(y: pd.Series | pd.DataFrame) -> Any:
+    """``y`` as float values, keeping a time index (periods become their start times) and dropping others."""
+    values = y.to_numpy(dtype=float)
+    if isinstance(y.index, pd.PeriodIndex):
+        return pd.DataFrame(values.reshape(len(y), -1), index=y.index.to_timestamp())
+    if isinstance(y.index, pd.DatetimeIndex):
+        return pd.DataFrame(values.reshape(len(y), -1), index=y.index)
+    return values
 
 
 def __getattr__(name: str) -> Any:
