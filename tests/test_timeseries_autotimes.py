@@ -200,3 +200,37 @@ def test_local_hugging_face_backbone(tmp_path) -> None:
         tiny(pretrained=str(tmp_path)).fit(sine(120))
     with pytest.raises(FileNotFoundError, match="no Hugging Face model directory"):
         tiny(pretrained=str(tmp_path / "missing"), rollout="sliding").fit(sine(120))
+
+
+def test_early_stopping_keeps_the_best_epoch_on_the_held_out_end() -> None:
+    rng = np.random.default_rng(1)
+    y = sine(300) + 0.3 * rng.normal(size=300)
+    # A large constant learning rate makes the validation loss bounce, so the best epoch is not the last one.
+    model = tiny(epochs=12, lr=3e-2, lr_schedule="constant", validation_fraction=0.2, n_iter_no_change=4).fit(y)
+    history = model.validation_history_
+    assert len(model.history_) == len(history) <= 12
+    assert model.best_epoch_ == int(np.argmin(history))
+    assert len(history) == 12 or len(history) == model.best_epoch_ + 5
+    # Recompute the validation loss from the public API: windows whose next segment starts at or after the
+    # cut (300 - 60 = 240), each forecast one segment ahead and scored on its lookback's normalized scale.
+    context, token = TINY["context_len"], TINY["token_len"]
+    starts = np.arange(240 - context, 300 - context - token + 1)
+    contexts = [y[s:s + context] for s in starts]
+    forecasts = np.stack(model.predict(token, y=contexts))
+    targets = np.stack([y[s + context:s + context + token] for s in starts])
+    scale = np.sqrt(np.var(contexts, axis=1) + 1e-5)[:, None]
+    assert np.mean(((forecasts - targets) / scale) ** 2) == pytest.approx(history[model.best_epoch_], rel=1e-4)
+
+
+def test_validation_split_errors() -> None:
+    with pytest.raises(ValueError, match="fewer than the 45"):
+        tiny(validation_fraction=0.2).fit(sine(44))
+    assert tiny(validation_fraction=0.2, epochs=1).fit(sine(45)).validation_history_
+    for bad in (0.0, 1.0, -0.1, "half"):
+        with pytest.raises(ValueError, match="validation_fraction"):
+            tiny(validation_fraction=bad).fit(sine(100))
+    with pytest.raises(ValueError, match="n_iter_no_change"):
+        tiny(validation_fraction=0.2, n_iter_no_change=0).fit(sine(100))
+    with pytest.raises(ValueError, match="lr_schedule"):
+        tiny(lr_schedule="step").fit(sine(100))
+    assert not hasattr(tiny(epochs=1).fit(sine(60)), "validation_history_")

@@ -19,7 +19,8 @@ The paper's recipe, kept here:
   freezes the backbone of a model fitted on other series the same way.
 
 Differences from the paper: the backbone is a :class:`seqcore.nn.SeqEncoder` (default gated linear attention)
-trained from scratch, not an LLM (Hugging Face models are not supported); because it is a recurrence, the
+trained from scratch by default, not an LLM (a local Hugging Face model can be plugged in frozen, see
+``pretrained``); because it is a recurrence, the
 default ``rollout="recurrent"`` encodes the context once and then spends O(1) per new segment, instead of the
 paper's re-encoding of a sliding window (available as ``rollout="sliding"``); the loss is taken on the
 normalized scale, so windows of series at different scales weigh the same in a global model.
@@ -134,6 +135,25 @@ class AutoTimesNet(nn.Module):
         return self.detokenizer(hidden), caches
 
 
+class _WindowTable:
+    """Numbering of training windows ``(series i, channel c, start s)``: series by series, channel by channel,
+    start by start, with starts ``firsts[i] .. lasts[i]`` in series ``i`` (none where ``lasts[i] < firsts[i]``)."""
+
+    def __init__(self, firsts: list[int], lasts: list[int], channels: list[int]) -> None:
+        self.firsts = np.array(firsts)
+        self.per_channel = np.maximum(np.array(lasts) - self.firsts + 1, 0)
+        counts = self.per_channel * np.array(channels)
+        self.offsets = np.concatenate([[0], np.cumsum(counts)])
+        self.total = int(self.offsets[-1])
+
+    def decode(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Window numbers ``(B,)`` -> series, channel and start ``(B,)`` each."""
+        which = np.searchsorted(self.offsets, ids, side="right") - 1
+        local = ids - self.offsets[which]
+        per_channel = self.per_channel[which]
+        return which, local // per_channel, self.firsts[which] + local % per_channel
+
+
 class AutoTimesForecaster(Forecaster):
     """AutoTimes: a global autoregressive segment-token forecaster (see the module docstring).
 
@@ -160,13 +180,22 @@ class AutoTimesForecaster(Forecaster):
         ``mixer`` and ``num_heads`` are then the pretrained ones. ``sklearn.base.clone`` replaces an estimator parameter by an unfitted copy, so pass
         ``fitted.net_.backbone`` where the model will be cloned (grid search, pipelines).
     epochs, batch_size, lr, weight_decay : AdamW training.
+    lr_schedule : ``"cosine"`` (decay to zero over ``epochs``, as in the paper's training script) or ``"constant"``.
     max_windows_per_epoch : training windows drawn per epoch (all of them, shuffled, when there are fewer).
+    validation_fraction : ``None`` or the fraction of each series' *end* held out for early stopping: training
+        windows lie entirely before the cut, validation windows are those whose next segment (the one after a
+        full lookback) starts at or after it, their lookback reaching back across the cut (the ETT / Informer
+        split). After each epoch the mean next-segment MSE of all validation windows (normalized scale) is
+        measured; training stops after ``n_iter_no_change`` epochs without improvement and the best epoch's
+        weights are kept.
+    n_iter_no_change : patience of the early stopping, in epochs.
     verbose : show a tqdm progress bar with the epoch loss.
     missing : ``"raise"`` or ``"interpolate"`` NaNs in the input.
     random_state : seeds the initialization and the window sampling; forecasts are deterministic.
 
     Fitted: ``net_`` (:class:`AutoTimesNet`), ``n_params_`` (all parameters), ``n_trainable_params_``,
-    ``history_`` (mean training loss per epoch), ``n_time_features_`` (``None`` without timestamps).
+    ``history_`` (mean training loss per epoch), ``n_time_features_`` (``None`` without timestamps); with
+    ``validation_fraction``, ``validation_history_`` (validation MSE per epoch) and ``best_epoch_`` (0-based).
     Exogenous ``X`` is not supported.
     """
 
@@ -187,7 +216,10 @@ class AutoTimesForecaster(Forecaster):
         batch_size: int = 32,
         lr: float = 1e-3,
         weight_decay: float = 0.01,
+        lr_schedule: str = "cosine",
         max_windows_per_epoch: int = 1024,
+        validation_fraction: float | None = None,
+        n_iter_no_change: int = 3,
         verbose: bool = False,
         missing: str = "raise",
         random_state: Any = None,
@@ -207,14 +239,30 @@ class AutoTimesForecaster(Forecaster):
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
         self.max_windows_per_epoch = max_windows_per_epoch
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.verbose = verbose
         self.missing = missing
         self.random_state = random_state
 
     def min_length(self) -> int:
-        """Shortest series to fit on: ``context_len + token_len`` (one lookback window and its next segment)."""
-        return int(self.context_len) + int(self.token_len)
+        """Shortest series to fit on: ``context_len + token_len`` (one lookback window and its next segment),
+        plus the held-out part with ``validation_fraction``."""
+        window = int(self.context_len) + int(self.token_len)
+        fraction = self.validation_fraction
+        if fraction is None or not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
+            return window  # an invalid fraction is reported by _check_params
+        # The smallest n with n - held_out(n) >= window and held_out(n) >= token_len.
+        n = window
+        while n - self._held_out(n) < window or self._held_out(n) < int(self.token_len):
+            n += 1
+        return n
+
+    def _held_out(self, n: int) -> int:
+        """Steps at the end of a length-``n`` series held out for validation."""
+        return 0 if self.validation_fraction is None else int(round(float(self.validation_fraction) * n))
 
     def min_context_length(self) -> int:
         """Shortest context to forecast from: one segment, ``token_len`` steps."""
@@ -237,6 +285,13 @@ class AutoTimesForecaster(Forecaster):
         counts = (int(self.epochs), int(self.batch_size), int(self.max_windows_per_epoch))
         if min(counts) < 1 or not self.lr > 0:
             raise ValueError("epochs, batch_size and max_windows_per_epoch must be >= 1 and lr > 0")
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
+        fraction = self.validation_fraction
+        if fraction is not None and not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
+            raise ValueError(f"validation_fraction must be None or in (0, 1), got {fraction!r}")
+        if int(self.n_iter_no_change) < 1:
+            raise ValueError(f"n_iter_no_change must be >= 1, got {self.n_iter_no_change}")
 
     def _pretrained_backbone(self) -> nn.Module | None:
         if self.pretrained is None:
@@ -293,7 +348,7 @@ class AutoTimesForecaster(Forecaster):
                 backbone = copy.deepcopy(backbone).requires_grad_(False)
             self.net_ = AutoTimesNet(token_len, backbone, self.tokenizer, int(self.mlp_hidden), self.n_time_features_)
             generator = torch.Generator().manual_seed(seed)
-            self.history_ = self._train([item.values for item in series], times, window, n_tokens, generator)
+            self._train([item.values for item in series], times, window, n_tokens, generator)
         self.net_.eval()
         self.n_params_ = sum(p.numel() for p in self.net_.parameters())
         self.n_trainable_params_ = sum(p.numel() for p in self.net_.parameters() if p.requires_grad)
@@ -305,63 +360,97 @@ class AutoTimesForecaster(Forecaster):
         window: int,
         n_tokens: int,
         generator: torch.Generator,
-    ) -> list[float]:
-        """AdamW on the next-segment MSE at every position of sampled windows; returns the loss per epoch.
+    ) -> None:
+        """AdamW on the next-segment MSE at every position of sampled windows, with optional early stopping.
 
-        A window is ``(series i, channel c, start s)``, holding steps ``s .. s + window - 1`` of that channel.
+        Sets ``history_`` (mean training loss per epoch) and, with a validation split, ``validation_history_``
+        and ``best_epoch_``, leaving the best epoch's weights in ``net_``.
         """
-        token_len = int(self.token_len)
+        token_len, context_len = int(self.token_len), int(self.context_len)
         # np.array copies: the fitted arrays may be read-only views, which torch warns about.
         values = [torch.from_numpy(np.array(v, dtype=np.float32)) for v in series]
         stamps = None if times is None else [torch.from_numpy(np.array(t, dtype=np.float32)) for t in times]
-        # Windows are numbered series by series, channel by channel, start by start.
-        per_channel = np.array([v.shape[0] - window + 1 for v in series])
-        counts = per_channel * np.array([v.shape[1] for v in series])
-        offsets = np.concatenate([[0], np.cumsum(counts)])
-        total = int(offsets[-1])
-        n_draw = min(total, int(self.max_windows_per_epoch))
+        cuts = [len(v) - self._held_out(len(v)) for v in series]
+        train_windows = _WindowTable([0] * len(series), [c - window for c in cuts], [v.shape[1] for v in series])
+        validation = None
+        if self.validation_fraction is not None:
+            firsts = [c - context_len for c in cuts]
+            validation = _WindowTable(firsts, [len(v) - window for v in series], [v.shape[1] for v in series])
 
+        def batch_of(table: "_WindowTable", ids: np.ndarray) -> tuple[Tensor, Tensor | None]:
+            """Normalized segments ``(B, N + 1, L)`` of windows ``ids`` and their token times ``(B, N, F)``."""
+            which, channel, begin = table.decode(ids)
+            windows = torch.stack([values[i][b:b + window, c] for i, c, b in zip(which, channel, begin)])
+            lookback = windows[:, :context_len]
+            mean = lookback.mean(dim=1)[:, None, None]
+            std = torch.sqrt(lookback.var(dim=1, unbiased=False) + _NORM_EPS)[:, None, None]
+            segments = (windows.unflatten(1, (n_tokens + 1, token_len)) - mean) / std
+            token_times = None
+            if stamps is not None:
+                token_times = torch.stack([stamps[i][b:b + context_len:token_len] for i, b in zip(which, begin)])
+            return segments, token_times
+
+        n_draw = min(train_windows.total, int(self.max_windows_per_epoch))
+        batch_size = int(self.batch_size)
         optimizer = torch.optim.AdamW(
             [p for p in self.net_.parameters() if p.requires_grad], lr=self.lr, weight_decay=self.weight_decay
         )
-        self.net_.train()
-        if self.pretrained is not None:
-            # A frozen backbone should also be a fixed function: no dropout or stochastic depth in it.
-            self.net_.backbone.eval()
-        history = []
+        steps_per_epoch = -(-n_draw // batch_size)
+        scheduler = None
+        if self.lr_schedule == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=int(self.epochs) * steps_per_epoch)
+        self.history_, validation_history = [], []
+        best_state, best_loss, stale = None, np.inf, 0
         bar = tqdm(range(int(self.epochs)), desc="AutoTimes", disable=not self.verbose)
         for _ in bar:
+            self.net_.train()
+            if self.pretrained is not None:
+                # A frozen backbone should also be a fixed function: no dropout or stochastic depth in it.
+                self.net_.backbone.eval()
             # Sampling with replacement avoids a permutation of every window when there are many.
-            if total <= n_draw:
-                ids = torch.randperm(total, generator=generator).numpy()
+            if train_windows.total <= n_draw:
+                ids = torch.randperm(train_windows.total, generator=generator).numpy()
             else:
-                ids = torch.randint(total, (n_draw,), generator=generator).numpy()
+                ids = torch.randint(train_windows.total, (n_draw,), generator=generator).numpy()
             losses = []
-            for start in range(0, n_draw, int(self.batch_size)):
-                batch = ids[start:start + int(self.batch_size)]
-                which = np.searchsorted(offsets, batch, side="right") - 1
-                local = batch - offsets[which]
-                channel, begin = local // per_channel[which], local % per_channel[which]
-                windows = torch.stack([values[i][b:b + window, c] for i, c, b in zip(which, channel, begin)])
-                segments = windows.unflatten(1, (n_tokens + 1, token_len))  # (B, N + 1, L)
-                lookback = windows[:, : n_tokens * token_len]
-                mean = lookback.mean(dim=1)[:, None, None]
-                std = torch.sqrt(lookback.var(dim=1, unbiased=False) + _NORM_EPS)[:, None, None]
-                segments = (segments - mean) / std
-                token_times = None
-                if stamps is not None:
-                    token_times = torch.stack(
-                        [stamps[i][b:b + n_tokens * token_len:token_len] for i, b in zip(which, begin)]
-                    )
+            for first in range(0, n_draw, batch_size):
+                segments, token_times = batch_of(train_windows, ids[first:first + batch_size])
                 pred = self.net_(segments[:, :-1], token_times)
                 loss = torch.mean((pred - segments[:, 1:]) ** 2)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                losses.append(loss.item() * len(batch))
-            history.append(float(np.sum(losses) / n_draw))
-            bar.set_postfix(loss=f"{history[-1]:.4f}")
-        return history
+                if scheduler is not None:
+                    scheduler.step()
+                losses.append(loss.item() * len(segments))
+            self.history_.append(float(np.sum(losses) / n_draw))
+            if validation is None:
+                bar.set_postfix(loss=f"{self.history_[-1]:.4f}")
+                continue
+            validation_history.append(self._validation_loss(validation, batch_of, batch_size))
+            bar.set_postfix(loss=f"{self.history_[-1]:.4f}", val=f"{validation_history[-1]:.4f}")
+            if validation_history[-1] < best_loss:
+                best_loss, stale = validation_history[-1], 0
+                best_state = copy.deepcopy(self.net_.state_dict())
+                self.best_epoch_ = len(validation_history) - 1
+            else:
+                stale += 1
+                if stale >= int(self.n_iter_no_change):
+                    break
+        if validation is not None:
+            self.net_.load_state_dict(best_state)
+            self.validation_history_ = validation_history
+
+    def _validation_loss(self, table: "_WindowTable", batch_of: Callable, batch_size: int) -> float:
+        """Mean MSE of the next segment after each validation window's full lookback (normalized scale)."""
+        self.net_.eval()
+        total = 0.0
+        with torch.no_grad():
+            for first in range(0, table.total, 4 * batch_size):
+                segments, token_times = batch_of(table, np.arange(first, min(first + 4 * batch_size, table.total)))
+                pred = self.net_(segments[:, :-1], token_times)[:, -1]
+                total += float(torch.sum(torch.mean((pred - segments[:, -1]) ** 2, dim=1)))
+        return total / table.total
 
     # --------------------------------------------------------------- forecasting
 
