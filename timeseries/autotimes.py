@@ -186,7 +186,8 @@ class AutoTimesForecaster(Forecaster):
         windows lie entirely before the cut, validation windows are those whose next segment (the one after a
         full lookback) starts at or after it, their lookback reaching back across the cut (the ETT / Informer
         split). After each epoch the mean next-segment MSE of all validation windows (normalized scale) is
-        measured; training stops after ``n_iter_no_change`` epochs without improvement and the best epoch's
+        measured, in units of each channel's standard deviation over the training part (windows at any scale
+        count by their error in the series' own units, not relative to their own spread); training stops after ``n_iter_no_change`` epochs without improvement and the best epoch's
         weights are kept.
     n_iter_no_change : patience of the early stopping, in epochs.
     verbose : show a tqdm progress bar with the epoch loss.
@@ -377,8 +378,10 @@ class AutoTimesForecaster(Forecaster):
             firsts = [c - context_len for c in cuts]
             validation = _WindowTable(firsts, [len(v) - window for v in series], [v.shape[1] for v in series])
 
-        def batch_of(table: "_WindowTable", ids: np.ndarray) -> tuple[Tensor, Tensor | None]:
-            """Normalized segments ``(B, N + 1, L)`` of windows ``ids`` and their token times ``(B, N, F)``."""
+        def batch_of(table: "_WindowTable", ids: np.ndarray) -> tuple[Tensor, Tensor | None, Tensor]:
+            """Normalized segments ``(B, N + 1, L)`` of windows ``ids``, their token times ``(B, N, F)`` and the
+            ratio ``(B,)`` of each window's std to its channel's std over the training part (see
+            ``validation_fraction``)."""
             which, channel, begin = table.decode(ids)
             windows = torch.stack([values[i][b:b + window, c] for i, c, b in zip(which, channel, begin)])
             lookback = windows[:, :context_len]
@@ -388,7 +391,12 @@ class AutoTimesForecaster(Forecaster):
             token_times = None
             if stamps is not None:
                 token_times = torch.stack([stamps[i][b:b + context_len:token_len] for i, b in zip(which, begin)])
-            return segments, token_times
+            return segments, token_times, std[:, 0, 0] / series_std[which, channel]
+
+        # Each channel's std over the training part, for the validation error on the series' own scale.
+        series_std = torch.zeros(len(values), max(v.shape[1] for v in values))
+        for i, (v, cut) in enumerate(zip(values, cuts)):
+            series_std[i, : v.shape[1]] = torch.sqrt(v[:cut].var(dim=0, unbiased=False) + _NORM_EPS)
 
         n_draw = min(train_windows.total, int(self.max_windows_per_epoch))
         batch_size = int(self.batch_size)
@@ -414,7 +422,7 @@ class AutoTimesForecaster(Forecaster):
                 ids = torch.randint(train_windows.total, (n_draw,), generator=generator).numpy()
             losses = []
             for first in range(0, n_draw, batch_size):
-                segments, token_times = batch_of(train_windows, ids[first:first + batch_size])
+                segments, token_times, _ = batch_of(train_windows, ids[first:first + batch_size])
                 pred = self.net_(segments[:, :-1], token_times)
                 loss = torch.mean((pred - segments[:, 1:]) ** 2)
                 optimizer.zero_grad()
@@ -442,14 +450,19 @@ class AutoTimesForecaster(Forecaster):
             self.validation_history_ = validation_history
 
     def _validation_loss(self, table: "_WindowTable", batch_of: Callable, batch_size: int) -> float:
-        """Mean MSE of the next segment after each validation window's full lookback (normalized scale)."""
+        """Mean MSE of the next segment after each validation window's full lookback, on each channel's scale
+        divided by that channel's std over the training part (the usual "MSE on standardized data")."""
         self.net_.eval()
         total = 0.0
         with torch.no_grad():
             for first in range(0, table.total, 4 * batch_size):
-                segments, token_times = batch_of(table, np.arange(first, min(first + 4 * batch_size, table.total)))
+                ids = np.arange(first, min(first + 4 * batch_size, table.total))
+                segments, token_times, ratio = batch_of(table, ids)
                 pred = self.net_(segments[:, :-1], token_times)[:, -1]
-                total += float(torch.sum(torch.mean((pred - segments[:, -1]) ** 2, dim=1)))
+                # Errors on the window-normalized scale times std_window / std_channel: per-window normalization
+                # alone would let flat windows, whose normalized errors are huge, dominate the criterion.
+                error = (pred - segments[:, -1]) * ratio[:, None]
+                total += float(torch.sum(torch.mean(error**2, dim=1)))
         return total / table.total
 
     # --------------------------------------------------------------- forecasting
