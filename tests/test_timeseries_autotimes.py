@@ -232,4 +232,9 @@ def test_validation_split_errors() -> None:
         tiny(validation_fraction=0.2, n_iter_no_change=0).fit(sine(100))
     with pytest.raises(ValueError, match="lr_schedule"):
         tiny(lr_schedule="step").fit(sine(100))
+    with pytest.raises(ValueError, match="dropout"):
+        tiny(dropout=1.0).fit(sine(100))
+    # Dropout acts in training only: forecasts stay deterministic.
+    noisy = tiny(dropout=0.5, epochs=1).fit(sine(100))
+    np.testing.assert_array_equal(noisy.predict(8), noisy.predict(8))
     assert not hasattr(tiny(epochs=1).fit(sine(60)), "validation_history_")

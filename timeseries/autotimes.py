@@ -109,7 +109,13 @@ class AutoTimesNet(nn.Module):
     """
 
     def __init__(
-        self, token_len: int, backbone: nn.Module, tokenizer: str, mlp_hidden: int, n_time_features: int | None
+        self,
+        token_len: int,
+        backbone: nn.Module,
+        tokenizer: str,
+        mlp_hidden: int,
+        n_time_features: int | None,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         d_model = _backbone_width(backbone)
@@ -117,6 +123,7 @@ class AutoTimesNet(nn.Module):
         self.time_proj = None if n_time_features is None else nn.Linear(n_time_features, d_model)
         self.backbone = backbone
         self.detokenizer = _token_map(d_model, token_len, tokenizer, mlp_hidden)
+        self.dropout = nn.Dropout(dropout)
 
     def init_caches(self) -> list:
         return self.backbone.init_caches()
@@ -129,10 +136,11 @@ class AutoTimesNet(nn.Module):
             if times is None:
                 raise ValueError("this network embeds timestamps: pass times (B, N, F)")
             tokens = tokens + self.time_proj(times)
+        tokens = self.dropout(tokens)
         if caches is None:
-            return self.detokenizer(self.backbone(tokens))
+            return self.detokenizer(self.dropout(self.backbone(tokens)))
         hidden, caches = self.backbone(tokens, caches=caches)
-        return self.detokenizer(hidden), caches
+        return self.detokenizer(self.dropout(hidden)), caches
 
 
 class _WindowTable:
@@ -166,6 +174,7 @@ class AutoTimesForecaster(Forecaster):
     d_model, depth, mixer, num_heads : the :class:`seqcore.nn.SeqEncoder` backbone (causal ``mixer``).
     tokenizer : ``"mlp"`` (paper) or ``"linear"``, for both the tokenizer and the detokenizer.
     mlp_hidden : hidden width of the MLP tokenizer and detokenizer.
+    dropout : dropout rate on the token embeddings and on the backbone's outputs (training only).
     timestamp_features : ``None``; ``"calendar"`` (:func:`calendar_features`); or a function
         ``DatetimeIndex (n,) -> (n, F)`` array. Applied to the start time of each segment; needs series with a
         ``DatetimeIndex`` (a regular frequency too, to time the forecast segments).
@@ -210,6 +219,7 @@ class AutoTimesForecaster(Forecaster):
         num_heads: int = 4,
         tokenizer: str = "mlp",
         mlp_hidden: int = 256,
+        dropout: float = 0.0,
         timestamp_features: str | Callable[[pd.DatetimeIndex], np.ndarray] | None = None,
         rollout: str = "recurrent",
         pretrained: Any = None,
@@ -233,6 +243,7 @@ class AutoTimesForecaster(Forecaster):
         self.num_heads = num_heads
         self.tokenizer = tokenizer
         self.mlp_hidden = mlp_hidden
+        self.dropout = dropout
         self.timestamp_features = timestamp_features
         self.rollout = rollout
         self.pretrained = pretrained
@@ -286,6 +297,8 @@ class AutoTimesForecaster(Forecaster):
         counts = (int(self.epochs), int(self.batch_size), int(self.max_windows_per_epoch))
         if min(counts) < 1 or not self.lr > 0:
             raise ValueError("epochs, batch_size and max_windows_per_epoch must be >= 1 and lr > 0")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
         fraction = self.validation_fraction
@@ -347,7 +360,9 @@ class AutoTimesForecaster(Forecaster):
                 backbone = SeqEncoder(int(self.d_model), int(self.depth), self.mixer, int(self.num_heads))
             else:
                 backbone = copy.deepcopy(backbone).requires_grad_(False)
-            self.net_ = AutoTimesNet(token_len, backbone, self.tokenizer, int(self.mlp_hidden), self.n_time_features_)
+            self.net_ = AutoTimesNet(
+                token_len, backbone, self.tokenizer, int(self.mlp_hidden), self.n_time_features_, float(self.dropout)
+            )
             generator = torch.Generator().manual_seed(seed)
             self._train([item.values for item in series], times, window, n_tokens, generator)
         self.net_.eval()
