@@ -314,3 +314,29 @@ def test_bad_inputs_raise_value_errors() -> None:
         train_gtf(ShallowPLRNN(2, 4, input_dim=1), obs, sine_data(), **kw)
     with pytest.raises(ValueError, match="x must have shape"):
         gtf_forward(model, obs, torch.zeros(2, 1, 2))
+
+
+@pytest.mark.parametrize("clipped", [True, False])
+@pytest.mark.parametrize("partial", [False, True])
+def test_fused_shallow_gtf_matches_the_autograd_loop(clipped: bool, partial: bool) -> None:
+    torch.manual_seed(3)
+    model = ShallowPLRNN(4, 12, input_dim=2, clipped=clipped).double()
+    obs = AffineObservation(3, 4, bias=True).double()
+    x = torch.randn(5, 23, 3, dtype=torch.float64)
+    s = torch.randn(5, 23, 2, dtype=torch.float64)
+    results = []
+    for fused in (True, False):
+        for p in list(model.parameters()) + list(obs.parameters()):
+            p.grad = None
+        z_hat = forcing_signals(obs, x).requires_grad_()
+        pred = gtf_forward(model, obs, x, 0.35, s, partial=partial, z_hat=z_hat, fused=fused)
+        # A loss that weighs every step and latent differently, so a misplaced gradient cannot cancel.
+        weights = torch.linspace(0.5, 2.0, pred.numel(), dtype=torch.float64).reshape(pred.shape)
+        (weights * torch.sin(pred)).sum().backward()
+        grads = [p.grad.clone() for p in list(model.parameters()) + list(obs.parameters())]
+        results.append((pred.detach(), grads, z_hat.grad.clone()))
+    (fused_pred, fused_grads, fused_zhat), (loop_pred, loop_grads, loop_zhat) = results
+    torch.testing.assert_close(fused_pred, loop_pred, rtol=1e-12, atol=1e-12)
+    for a, b in zip(fused_grads, loop_grads):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(fused_zhat, loop_zhat, rtol=1e-10, atol=1e-12)

@@ -56,11 +56,14 @@ possible); the objective is
 ``mse + lat_reg * model.regularization() + obs_reg * obs.regularization()``
 (the Julia ``regularize`` functions multiply the unnormalized penalty by their weight).
 
-The nonlinear step loop runs eagerly: on a 2-core CPU (one torch thread, B=16,
-T=200, clipped shPLRNN, forward + backward) ``torch.compile`` of the step was
-slower than eager (M=3, H=50: 105 vs 69 ms; M=5, H=250: 180 vs 117 ms) and
-compiling the unrolled loop did not finish within 170 s, so no compile option
-is offered.
+The nonlinear step loop runs eagerly. For the shallow PLRNN under GTF (the
+paper's model) a hand-written backward pass (:mod:`timeseries.dynamics.fused`)
+replaces autograd's per-operation bookkeeping; ``benchmarks/gtf_loop.py``
+measures both. ``torch.compile`` did not pay off on a 2-core CPU (one torch
+thread, B=16, T=200, clipped shPLRNN, forward + backward): compiling the step
+was slower than the eager autograd loop (M=3, H=50: 105 vs 69 ms; M=5, H=250:
+180 vs 117 ms) and compiling the unrolled loop did not finish within 170 s, so
+no compile option is offered.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ from tqdm.auto import tqdm
 
 from seqcore.ops import scan
 
+from .fused import ShallowGTF
 from .models import LatentModel, ShallowPLRNN
 
 __all__ = [
@@ -205,6 +209,7 @@ def gtf_forward(
     partial: bool = False,
     z_hat: Tensor | None = None,
     scan_backend: str = "auto",
+    fused: bool = True,
 ) -> Tensor:
     """Teacher-forced predictions ``z_2 .. z_T`` (see the module docstring).
 
@@ -229,6 +234,10 @@ def gtf_forward(
         Precomputed :func:`forcing_signals`.
     scan_backend : str, default "auto"
         Backend of the linear-scan path.
+    fused : bool, default True
+        Run a :class:`ShallowPLRNN` under GTF with the hand-written backward pass of
+        :class:`~timeseries.dynamics.fused.ShallowGTF` (same result, fewer operations per step);
+        ``False`` records the step loop with autograd.
 
     Returns
     -------
@@ -265,6 +274,10 @@ def gtf_forward(
             # forcing z_1 towards itself is the identity, so the first step stays unforced
             signals = torch.cat([z.unsqueeze(1), z_hat[:, 1:steps]], dim=1)
             return gtf_scan(decay, b, signals, alpha_vec, z, backend=scan_backend)
+        if fused and isinstance(model, ShallowPLRNN):
+            return ShallowGTF.apply(
+                z, z_hat, alpha_vec, drive, model.A, model.W1, model.W2, model.h1, model.h2, model.clipped
+            )
         step = _gtf_step(model, alpha_vec)
     else:
         mask = torch.arange(m, device=x.device) < n_forced
