@@ -107,3 +107,12 @@ def test_real_split_is_scaled_on_train_only(ett: ModuleType) -> None:
     np.testing.assert_allclose(values[:8640].mean(axis=0), 0.0, atol=1e-9)
     np.testing.assert_allclose(values[:8640].std(axis=0), 1.0)
     assert len(ett.origins(test_start, test_end, 96, 1)) == 2785
+
+
+def test_autotimes_holds_out_exactly_the_val_split(ett: ModuleType) -> None:
+    from timeseries.autotimes import AutoTimesForecaster
+    from timeseries.data import ETT_SPLITS
+
+    model = AutoTimesForecaster(validation_fraction=ett.VAL_FRACTION)
+    train_and_val = ETT_SPLITS["val"][1]
+    assert train_and_val - model._held_out(train_and_val) == ETT_SPLITS["train"][1]
