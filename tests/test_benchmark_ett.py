@@ -116,3 +116,17 @@ def test_autotimes_holds_out_exactly_the_val_split(ett: ModuleType) -> None:
     model = AutoTimesForecaster(validation_fraction=ett.VAL_FRACTION)
     train_and_val = ETT_SPLITS["val"][1]
     assert train_and_val - model._held_out(train_and_val) == ETT_SPLITS["train"][1]
+
+
+@pytest.mark.skipif(not Path(ETT_DEFAULT_PATH).is_file(), reason=f"ETTh1 not found at {ETT_DEFAULT_PATH}")
+def test_quick_run_scores_every_model_on_etth1(ett: ModuleType, capsys: pytest.CaptureFixture) -> None:
+    rows = ett.main(["--quick"])
+    names = [name for name, *_ in rows]
+    assert len(rows) == 4 and names[-1].startswith("AutoTimes")
+    for _, scores, _, _ in rows:
+        assert set(scores) == set(ett.HORIZONS)
+        assert all(np.isfinite(mse) and 0 < mse < 2 for mse, _ in scores.values())
+    # The seasonal-naive row is exact arithmetic, so it pins the windows and the scaling (every 96th test
+    # window here; all windows give 0.512).
+    assert rows[0][1][96][0] == pytest.approx(0.5528, abs=1e-4)
+    assert "### Published" in capsys.readouterr().out
