@@ -1,6 +1,7 @@
 """Property tests: the chunked backend equals the float64 reference on random shapes and packings."""
 from __future__ import annotations
 
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,6 +38,12 @@ def cases(draw):
 def test_chunk_matches_reference(case: Case, seed: int) -> None:
     inputs = make_inputs(case, seed)
     ref = outputs_and_grads(case, inputs, None, seed=seed)
+    # In float64 the chunked form must equal the step loop to rounding: any logic error shows here.
+    exact = outputs_and_grads(case, inputs, "chunk", dtype=torch.float64, seed=seed)
     out = outputs_and_grads(case, inputs, "chunk", seed=seed)
     for name in ref:
-        assert rel_err(out[name], ref[name]) < 2e-5, (name, str(case))
+        assert rel_err(exact[name], ref[name]) < 1e-10, (name, str(case))
+        # Gate gradients are sums of cancelling O(1) terms: with strong gates float32 leaves up to ~5e-5
+        # (seen: delta_rule, K = 1, decay 20 per step, while float64 agreed to 5e-14).
+        tolerance = 1e-4 if name == "dg" else 2e-5
+        assert rel_err(out[name], ref[name]) < tolerance, (name, str(case))
