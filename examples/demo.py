@@ -4,7 +4,8 @@
 
 Parts: the operator benchmark (``benchmarks/ops.py --quick``), the state-tracking experiment on parity
 (``examples/state_tracking.py --quick --tasks parity``) and the forecasting example on statsmodels' sunspots
-(``examples/timeseries/forecast.py --quick``). Each prints its own tables and writes its plots under ``runs/``.
+(``examples/timeseries/forecast.py --quick``) and the dynamical-systems reconstruction of Lorenz-63
+(``examples/timeseries/dynamics.py --quick``). Each prints its own tables and writes its plots under ``runs/``.
 """
 from __future__ import annotations
 
@@ -48,6 +49,12 @@ def main() -> None:
     for row in load("examples/timeseries/forecast.py").main(["--quick", "--series", "sunspots"]):
         summary.append(("forecasting (sunspots)", f"{row['model']} MAE, horizon {row['horizon']}", f"{row['mae']:.2f}"))
     timings.append(("forecasting", time.perf_counter() - start))
+
+    start = time.perf_counter()
+    for row in load("examples/timeseries/dynamics.py").main(["--quick"]):
+        summary.append(("dynamics (Lorenz-63)", f"{row['model']}: D_stsp / D_H / PE(20)",
+                        f"{row['D_stsp']:.3g} / {row['D_H']:.3g} / {row['PE']:.3g}"))
+    timings.append(("dynamics", time.perf_counter() - start))
 
     print("\n## make demo: summary\n")
     print("| part | measurement | value |")
