@@ -16,6 +16,9 @@ from pathlib import Path
 from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[1]
+# Python puts this script's folder (examples/) first on sys.path, where examples/timeseries/ would be found as a
+# namespace package before the installed timeseries package; the project root in front resolves the real one.
+sys.path.insert(0, str(ROOT))
 
 
 def load(relative: str) -> ModuleType:
