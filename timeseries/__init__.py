@@ -4,6 +4,7 @@
 - :class:`ARNetForecaster` and :class:`LagRegressor`: AR-Net (Triebe et al. 2019).
 - :class:`AutoTimesForecaster`: AutoTimes (Liu et al. 2024) on a seqcore linear-recurrence backbone.
 - :mod:`timeseries.data`: CSV, ETTh1, sunspots and co2 loaders; :mod:`timeseries.sktime`: the sktime adapter.
+- :mod:`timeseries.dynamics`: dynamical-systems reconstruction with PLRNNs trained by generalized teacher forcing.
 """
 from .arnet import ARNetForecaster, LagRegressor, lag_matrix, stpe
 from .autotimes import AutoTimesForecaster
