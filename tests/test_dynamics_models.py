@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from dynamics_cases import shallow_1d
 from timeseries.dynamics.analysis import (
     cycles,
     fixed_points,
@@ -44,18 +45,6 @@ def make(name: str, input_dim: int = 0) -> LatentModel:
         # larger weights than the init so that many regions are visited
         for p in model.parameters():
             p.add_(0.3 * torch.randn_like(p))
-    return model
-
-
-def shallow_1d(a: float, w1: float, w2: float, h2: float, h1: float = 0.0) -> ShallowPLRNN:
-    """1-D map ``z -> a z + w1 relu(w2 z + h2) + h1``."""
-    model = ShallowPLRNN(1, 1).double()
-    with torch.no_grad():
-        model.A.fill_(a)
-        model.W1.fill_(w1)
-        model.W2.fill_(w2)
-        model.h2.fill_(h2)
-        model.h1.fill_(h1)
     return model
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from dynamics_cases import shallow_1d
 from timeseries.dynamics.models import DiagonalLinearRNN, ShallowPLRNN
 from timeseries.dynamics.observation import AffineObservation, IdentityObservation
 from timeseries.dynamics.training import (
@@ -20,18 +21,6 @@ from timeseries.dynamics.training import (
     train_gtf,
     update_alpha,
 )
-
-
-def shallow_1d(a: float, w1: float, w2: float, h2: float) -> ShallowPLRNN:
-    """1-D map ``z -> a z + w1 relu(w2 z + h2)``."""
-    model = ShallowPLRNN(1, 1).double()
-    with torch.no_grad():
-        model.A.fill_(a)
-        model.W1.fill_(w1)
-        model.W2.fill_(w2)
-        model.h2.fill_(h2)
-        model.h1.zero_()
-    return model
 
 
 def tent_map() -> ShallowPLRNN:
