@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..chunk_common import from_chunks, pairwise_decay, to_chunks
+from ..chunk_common import from_chunks, pairwise_decay, segment_sums, to_chunks
 
 
 def delta_rule_chunk(
@@ -43,14 +43,16 @@ def delta_rule_chunk(
     c = chunk_size
     qc, kc, vc = (to_chunks(x, c) for x in (q, k, v))
     bc = to_chunks(beta, c)[..., None]
-    b = torch.zeros_like(bc[..., 0]) if g is None else to_chunks(g, c).cumsum(dim=3)
+    gc = torch.zeros_like(bc[..., 0]) if g is None else to_chunks(g, c)
+    b = gc.cumsum(dim=3)
+    segments = segment_sums(gc)
     kk = kc @ kc.transpose(-1, -2)
     eye = torch.eye(c, dtype=q.dtype, device=q.device)
-    a = eye + bc * kk * pairwise_decay(b, strict=True)
+    a = eye + bc * kk * pairwise_decay(segments, strict=True)
     rhs = torch.cat([bc * kc * b.exp()[..., None], bc * vc], dim=-1)
     wu = torch.linalg.solve_triangular(a, rhs, upper=False, unitriangular=True)
     w, u = wu[..., :dk], wu[..., dk:]
-    k_dec = kc * (b[..., -1:] - b).exp()[..., None]
+    k_dec = kc * segments[..., -1, :].exp()[..., None]
     chunk_decay = b[..., -1, None, None].exp()
     state = q.new_zeros(n, h, dk, dv) if initial_state is None else initial_state
     states, v_new = [], []
@@ -61,6 +63,6 @@ def delta_rule_chunk(
         v_new.append(residual)
         state = decay * state + k_i.transpose(-1, -2) @ residual
     v_new = torch.stack(v_new, dim=2)
-    scores = (qc @ kc.transpose(-1, -2)) * pairwise_decay(b, strict=False)
+    scores = (qc @ kc.transpose(-1, -2)) * pairwise_decay(segments, strict=False)
     o = scale * ((qc * b.exp()[..., None]) @ torch.stack(states, dim=2) + scores @ v_new)
     return from_chunks(o), state

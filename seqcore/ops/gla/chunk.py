@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..chunk_common import causal_mask, from_chunks, pairwise_decay, to_chunks
+from ..chunk_common import causal_mask, from_chunks, pairwise_decay, segment_sums, to_chunks
 
 SUB_CHUNK = 4
 
@@ -78,16 +78,18 @@ def gla_chunk(
         q_dec, k_dec = qc, kc
         chunk_decay = None
     else:
-        b = to_chunks(g, c).cumsum(dim=3)
+        gc = to_chunks(g, c)
+        b = gc.cumsum(dim=3)
         if per_key:
             scores = _intra_scores_per_key(qc, kc, b)
             q_dec = qc * b.exp()
             k_dec = kc * (b[..., -1:, :] - b).exp()
             chunk_decay = b[..., -1, :, None].exp()
         else:
-            scores = (qc @ kc.transpose(-1, -2)) * pairwise_decay(b, strict=False)
+            segments = segment_sums(gc)
+            scores = (qc @ kc.transpose(-1, -2)) * pairwise_decay(segments, strict=False)
             q_dec = qc * b.exp()[..., None]
-            k_dec = kc * (b[..., -1:] - b).exp()[..., None]
+            k_dec = kc * segments[..., -1, :].exp()[..., None]
             chunk_decay = b[..., -1, None, None].exp()
     chunk_kv = k_dec.transpose(-1, -2) @ vc
     state = q.new_zeros(n, h, dk, dv) if initial_state is None else initial_state
