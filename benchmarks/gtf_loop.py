@@ -1,5 +1,7 @@
 """Time one GTF training step (forward + backward) of the clipped shallow PLRNN: the autograd step loop against
-the hand-written backward pass of :class:`timeseries.dynamics.fused.ShallowGTF`.
+the hand-written backward pass of :class:`timeseries.dynamics.fused.ShallowGTF`, once as PyTorch operations per
+step (the path on GPUs) and once as the compiled whole-sequence CPU kernels of
+:mod:`timeseries.dynamics.fused_cpu` (the path on CPUs).
 
     python benchmarks/gtf_loop.py            # the paper's sizes: Lorenz-63 (M=3, H=50) and ECG (M=5, H=250)
     python benchmarks/gtf_loop.py --threads 2
@@ -20,6 +22,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from timeseries.dynamics import fused as fused_module  # noqa: E402
 from timeseries.dynamics.models import ShallowPLRNN  # noqa: E402
 from timeseries.dynamics.observation import IdentityObservation  # noqa: E402
 from timeseries.dynamics.training import gtf_forward  # noqa: E402
@@ -27,12 +30,21 @@ from timeseries.dynamics.training import gtf_forward  # noqa: E402
 SIZES = ((3, 50), (5, 250))  # (M, H): the paper's Lorenz-63 and ECG models
 
 
-def step_time(model: ShallowPLRNN, obs: IdentityObservation, x: torch.Tensor, fused: bool) -> float:
-    """Seconds for one forward + backward of the GTF loss."""
-    begin = time.perf_counter()
-    pred = gtf_forward(model, obs, x, 0.3, fused=fused)
-    torch.mean((obs(pred) - x[:, 1:]) ** 2).backward()
-    return time.perf_counter() - begin
+PATHS = ("autograd loop", "hand-written backward, PyTorch ops", "hand-written backward, compiled")
+
+
+def step_time(model: ShallowPLRNN, obs: IdentityObservation, x: torch.Tensor, path: str) -> float:
+    """Seconds for one forward + backward of the GTF loss on one of :data:`PATHS`."""
+    compiled = fused_module.use_compiled
+    if path == PATHS[1]:
+        fused_module.use_compiled = lambda _x: False
+    try:
+        begin = time.perf_counter()
+        pred = gtf_forward(model, obs, x, 0.3, fused=path != PATHS[0])
+        torch.mean((obs(pred) - x[:, 1:]) ** 2).backward()
+        return time.perf_counter() - begin
+    finally:
+        fused_module.use_compiled = compiled
 
 
 def main() -> None:
@@ -46,19 +58,19 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"### GTF step, clipped shPLRNN, B={args.batch_size}, T={args.sequence_length}, "
           f"{args.threads} thread(s), median of {args.repeats}\n")
-    print("| M | H | autograd loop (ms) | fused backward (ms) | speed-up |")
-    print("|---|---|---|---|---|")
+    print("| M | H | " + " | ".join(f"{p} (ms)" for p in PATHS) + " | speed-up, compiled vs autograd |")
+    print("|---|---|---:|---:|---:|---:|")
     for m, h in SIZES:
         model, obs = ShallowPLRNN(m, h, clipped=True), IdentityObservation(m, m)
         x = torch.randn(args.batch_size, args.sequence_length + 1, m)
-        times = {False: [], True: []}
+        times: dict[str, list[float]] = {path: [] for path in PATHS}
         for i in range(args.repeats + 2):
-            for fused in (False, True):
-                elapsed = step_time(model, obs, x, fused)
-                if i >= 2:  # the first two rounds warm up allocators and caches
-                    times[fused].append(elapsed)
-        loop, fused = statistics.median(times[False]) * 1e3, statistics.median(times[True]) * 1e3
-        print(f"| {m} | {h} | {loop:.1f} | {fused:.1f} | {loop / fused:.1f}x |")
+            for path in PATHS:
+                elapsed = step_time(model, obs, x, path)
+                if i >= 2:  # the first two rounds compile the kernels and warm up allocators and caches
+                    times[path].append(elapsed)
+        ms = [statistics.median(times[path]) * 1e3 for path in PATHS]
+        print(f"| {m} | {h} | " + " | ".join(f"{t:.1f}" for t in ms) + f" | {ms[0] / ms[-1]:.1f}x |")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from dynamics_cases import shallow_1d
+from timeseries.dynamics import fused as fused_module
 from timeseries.dynamics.models import DiagonalLinearRNN, ShallowPLRNN
 from timeseries.dynamics.observation import AffineObservation, IdentityObservation
 from timeseries.dynamics.training import (
@@ -305,9 +306,14 @@ def test_bad_inputs_raise_value_errors() -> None:
         gtf_forward(model, obs, torch.zeros(2, 1, 2))
 
 
+@pytest.mark.parametrize("kernels", ["compiled", "torch"])
 @pytest.mark.parametrize("clipped", [True, False])
 @pytest.mark.parametrize("partial", [False, True])
-def test_fused_shallow_gtf_matches_the_autograd_loop(clipped: bool, partial: bool) -> None:
+def test_fused_shallow_gtf_matches_the_autograd_loop(clipped: bool, partial: bool, kernels: str, monkeypatch) -> None:
+    """Both implementations of the hand-written backward: numba kernels (CPU) and PyTorch operations (any device)."""
+    assert fused_module.use_compiled(torch.zeros(1, dtype=torch.float64))
+    if kernels == "torch":
+        monkeypatch.setattr(fused_module, "use_compiled", lambda _x: False)
     torch.manual_seed(3)
     model = ShallowPLRNN(4, 12, input_dim=2, clipped=clipped).double()
     obs = AffineObservation(3, 4, bias=True).double()
@@ -329,3 +335,21 @@ def test_fused_shallow_gtf_matches_the_autograd_loop(clipped: bool, partial: boo
     for a, b in zip(fused_grads, loop_grads):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(fused_zhat, loop_zhat, rtol=1e-10, atol=1e-12)
+
+
+def test_fused_shallow_gtf_in_float32_matches_float64() -> None:
+    """The compiled kernels take float32 training tensors as they are; results agree with float64 to float32 precision."""
+    torch.manual_seed(4)
+    model64 = ShallowPLRNN(3, 20, clipped=True).double()
+    model32 = ShallowPLRNN(3, 20, clipped=True)
+    model32.load_state_dict({k: v.float() for k, v in model64.state_dict().items()})
+    obs = IdentityObservation(3, 3)
+    x = torch.randn(4, 50, 3, dtype=torch.float64)
+    grads = []
+    for model, xx in ((model64, x), (model32, x.float())):
+        pred = gtf_forward(model, obs, xx, 0.2, fused=True)
+        (pred**2).mean().backward()
+        grads.append([p.grad.double() for p in model.parameters()])
+        assert pred.dtype == xx.dtype
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)

@@ -22,9 +22,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
+
+from . import fused_cpu
 
 
 class ShallowGTF(torch.autograd.Function):
@@ -49,60 +52,119 @@ class ShallowGTF(torch.autograd.Function):
         h2: Tensor,
         clipped: bool,
     ) -> Tensor:
-        steps = z_hat.shape[1] - 1
-        states, hiddens, gains, active = [], [], [], []
-        preds = []
-        z = z1
-        w1t, w2t = W1.t(), W2.t()
-        for t in range(steps):
-            u = z @ w2t
-            upper = u + h2
-            on = upper > 0
-            hidden = torch.relu(upper)
-            if clipped:
-                below = u > 0
-                hidden = hidden - torch.relu(u)
-                gain = on.to(z.dtype) - below.to(z.dtype)
-            else:
-                gain = on.to(z.dtype)
-            pred = torch.addcmul(torch.addmm(h1, hidden, w1t), A, z)
-            if drive is not None:
-                pred = pred + drive[:, t]
-            states.append(z)
-            hiddens.append(hidden)
-            gains.append(gain)
-            active.append(on)
-            preds.append(pred)
-            z = torch.lerp(pred, z_hat[:, t + 1], alpha)
-        ctx.save_for_backward(
-            torch.stack(states, 1), torch.stack(hiddens, 1), torch.stack(gains, 1), torch.stack(active, 1),
-            alpha, A, W1, W2,
-        )
         ctx.has_drive = drive is not None
-        return torch.stack(preds, 1)
+        ctx.clipped = clipped
+        ctx.compiled = use_compiled(z_hat)
+        if ctx.compiled:
+            preds, states, pre = _forward_compiled(z1, z_hat, alpha, drive, A, W1, W2, h1, h2, clipped)
+            ctx.save_for_backward(states, pre, alpha, A, W1, W2, h2)
+            return preds
+        preds, saved = _forward_torch(z1, z_hat, alpha, drive, A, W1, W2, h1, h2, clipped)
+        ctx.save_for_backward(*saved, alpha, A, W1, W2)
+        return preds
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        states, hiddens, gains, active, alpha, A, W1, W2 = ctx.saved_tensors
-        steps = grad.shape[1]
-        keep = 1 - alpha
-        g_pred = torch.empty_like(grad)
-        g_hidden_raw = torch.empty_like(hiddens)
-        g_tilde = torch.zeros_like(grad[:, 0])  # dL/dz~_t for the step after the last: none
-        g_forced = torch.zeros(grad.shape[0], steps + 1, grad.shape[2], dtype=grad.dtype, device=grad.device)
-        for t in range(steps - 1, -1, -1):
-            g_forced[:, t + 1] = alpha * g_tilde
-            g = torch.addcmul(grad[:, t], keep, g_tilde)
-            g_pred[:, t] = g
-            raw = g @ W1
-            g_hidden_raw[:, t] = raw
-            g_tilde = torch.addcmul((raw * gains[:, t]) @ W2, A, g)
-        g_hidden = g_hidden_raw * gains
-        g_A = (g_pred * states).sum((0, 1))
-        g_W1 = torch.einsum("bsm,bsh->mh", g_pred, hiddens)
-        g_W2 = torch.einsum("bsh,bsm->hm", g_hidden, states)
-        g_h1 = g_pred.sum((0, 1))
-        g_h2 = (g_hidden_raw * active).sum((0, 1))
-        g_drive = g_pred if ctx.has_drive else None
-        return g_tilde, g_forced, None, g_drive, g_A, g_W1, g_W2, g_h1, g_h2, None
+        if ctx.compiled:
+            grads = _backward_compiled(grad, *ctx.saved_tensors, ctx.clipped)
+        else:
+            grads = _backward_torch(grad, *ctx.saved_tensors)
+        g_z1, g_forced, g_pred, g_A, g_W1, g_W2, g_h1, g_h2 = grads
+        return g_z1, g_forced, None, g_pred if ctx.has_drive else None, g_A, g_W1, g_W2, g_h1, g_h2, None
+
+
+def use_compiled(x: Tensor) -> bool:
+    """Whether the step loop runs in the compiled CPU kernels: float32/float64 tensors on the CPU."""
+    return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+
+
+def _numpy(x: Tensor) -> np.ndarray:
+    return x.detach().contiguous().numpy()
+
+
+def _forward_compiled(
+    z1: Tensor, z_hat: Tensor, alpha: Tensor, drive: Tensor | None, A: Tensor, W1: Tensor, W2: Tensor,
+    h1: Tensor, h2: Tensor, clipped: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The forward loop in :func:`.fused_cpu.shallow_gtf_forward`: predictions, forced states, pre-activations."""
+    dtype = z_hat.dtype
+    drive_np = np.zeros((1, 1, 1), dtype=_numpy(z_hat).dtype) if drive is None else _numpy(drive.to(dtype))
+    arrays = [_numpy(x.to(dtype)) for x in (z1, z_hat, alpha)]
+    params = [_numpy(x.to(dtype)) for x in (A, W1, W2.t(), h1, h2)]
+    out = fused_cpu.shallow_gtf_forward(*arrays, drive_np, *params, clipped, drive is not None)
+    return tuple(torch.from_numpy(x) for x in out)
+
+
+def _backward_compiled(
+    grad: Tensor, states: Tensor, pre: Tensor, alpha: Tensor, A: Tensor, W1: Tensor, W2: Tensor, h2: Tensor,
+    clipped: bool,
+) -> tuple[Tensor, ...]:
+    """The backward loop in :func:`.fused_cpu.shallow_gtf_backward`, gradients cast to each input's dtype."""
+    dtype = states.dtype
+    args = [_numpy(x.to(dtype)) for x in (grad, states, pre, alpha, A, W1, W2.t(), h2)]
+    g_z1, g_forced, g_pred, g_A, g_W1, g_W2t, g_h1, g_h2 = (
+        torch.from_numpy(x) for x in fused_cpu.shallow_gtf_backward(*args, clipped)
+    )
+    return g_z1, g_forced, g_pred, g_A.to(A.dtype), g_W1.to(W1.dtype), g_W2t.t().to(W2.dtype), g_h1.to(A.dtype), g_h2.to(h2.dtype)
+
+
+def _forward_torch(
+    z1: Tensor, z_hat: Tensor, alpha: Tensor, drive: Tensor | None, A: Tensor, W1: Tensor, W2: Tensor,
+    h1: Tensor, h2: Tensor, clipped: bool,
+) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """The forward loop in PyTorch operations (any device): predictions and what the backward needs."""
+    steps = z_hat.shape[1] - 1
+    states, hiddens, gains, active = [], [], [], []
+    preds = []
+    z = z1
+    w1t, w2t = W1.t(), W2.t()
+    for t in range(steps):
+        u = z @ w2t
+        upper = u + h2
+        on = upper > 0
+        hidden = torch.relu(upper)
+        if clipped:
+            below = u > 0
+            hidden = hidden - torch.relu(u)
+            gain = on.to(z.dtype) - below.to(z.dtype)
+        else:
+            gain = on.to(z.dtype)
+        pred = torch.addcmul(torch.addmm(h1, hidden, w1t), A, z)
+        if drive is not None:
+            pred = pred + drive[:, t]
+        states.append(z)
+        hiddens.append(hidden)
+        gains.append(gain)
+        active.append(on)
+        preds.append(pred)
+        z = torch.lerp(pred, z_hat[:, t + 1], alpha)
+    saved = torch.stack(states, 1), torch.stack(hiddens, 1), torch.stack(gains, 1), torch.stack(active, 1)
+    return torch.stack(preds, 1), saved
+
+
+def _backward_torch(
+    grad: Tensor, states: Tensor, hiddens: Tensor, gains: Tensor, active: Tensor, alpha: Tensor, A: Tensor,
+    W1: Tensor, W2: Tensor,
+) -> tuple[Tensor, ...]:
+    """The backward loop in PyTorch operations; parameter gradients as batched contractions afterwards."""
+    steps = grad.shape[1]
+    keep = 1 - alpha
+    g_pred = torch.empty_like(grad)
+    g_hidden_raw = torch.empty_like(hiddens)
+    g_tilde = torch.zeros_like(grad[:, 0])  # dL/dz~_t for the step after the last: none
+    g_forced = torch.zeros(grad.shape[0], steps + 1, grad.shape[2], dtype=grad.dtype, device=grad.device)
+    for t in range(steps - 1, -1, -1):
+        g_forced[:, t + 1] = alpha * g_tilde
+        g = torch.addcmul(grad[:, t], keep, g_tilde)
+        g_pred[:, t] = g
+        raw = g @ W1
+        g_hidden_raw[:, t] = raw
+        g_tilde = torch.addcmul((raw * gains[:, t]) @ W2, A, g)
+    g_hidden = g_hidden_raw * gains
+    g_A = (g_pred * states).sum((0, 1))
+    g_W1 = torch.einsum("bsm,bsh->mh", g_pred, hiddens)
+    g_W2 = torch.einsum("bsh,bsm->hm", g_hidden, states)
+    g_h1 = g_pred.sum((0, 1))
+    g_h2 = (g_hidden_raw * active).sum((0, 1))
+    return g_tilde, g_forced, g_pred, g_A, g_W1, g_W2, g_h1, g_h2
