@@ -1,7 +1,7 @@
 """The GTF paper's dynamical-systems-reconstruction benchmark (Hess et al., ICML 2023) on Lorenz-63 and ECG.
 
     python benchmarks/dsr.py --quick                         # mechanics only, one seed, ~1 min
-    python benchmarks/dsr.py --system ecg --minutes 30       # 3 seeds, each stopped after 30 minutes
+    python benchmarks/dsr.py --system ecg --minutes 30       # 3 seeds, each annealed over and stopped at 30 minutes
     python benchmarks/dsr.py --system both --epochs 5000     # the paper's budget: hours per run on a CPU
 
 Settings (``DurstewitzLab/GTF-shPLRNN``): Lorenz-63 uses ``settings/defaults.json`` (there is no Lorenz file in
@@ -165,7 +165,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=5000, help="the paper's 5000 unless stopped by --minutes")
     parser.add_argument("--batches", type=int, default=50, help="batches per epoch")
-    parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget per run (stops training)")
+    parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget per run: the learning rate anneals over it and training stops at its end")
     parser.add_argument("--jobs", type=int, default=1, help="seeds trained in parallel processes")
     parser.add_argument("--out", type=Path, default=Path("runs/dsr"))
     parser.add_argument("--quick", action="store_true", help="5 epochs x 20 batches, first seed, 5,000 test samples")

@@ -11,6 +11,7 @@ import torch
 
 from dynamics_cases import shallow_1d
 from timeseries.dynamics import fused as fused_module
+from timeseries.dynamics import training as training_module
 from timeseries.dynamics.models import DiagonalLinearRNN, ShallowPLRNN
 from timeseries.dynamics.observation import AffineObservation, IdentityObservation
 from timeseries.dynamics.training import (
@@ -241,6 +242,24 @@ def test_short_training_reduces_loss_and_records_history() -> None:
     assert hist["alpha"] == [0.2] * 8
     assert hist["lr"][0] == pytest.approx(1e-1)
     assert hist["lr"][-1] == pytest.approx(1e-1 * 0.1 ** (7 / 8))
+
+
+def test_max_time_anneals_the_learning_rate_over_the_budget(monkeypatch, tmp_path: Path) -> None:
+    """With a clock that advances 1 s per reading, a 10 s budget ends a 100-epoch schedule after 6 epochs, the
+    last of them at lr_end, and still writes a final checkpoint."""
+    clock = iter(range(1000))
+    monkeypatch.setattr(training_module.time, "perf_counter", lambda: float(next(clock)))
+    model, obs = small_model()
+    hist = train_gtf(model, obs, sine_data(), epochs=100, batches_per_epoch=1, sequence_length=20, batch_size=2,
+                     lr_start=1e-2, lr_end=1e-4, max_time=10.0, checkpoint_dir=tmp_path, checkpoint_every=50,
+                     progress=False, random_state=0)
+    # readings: start 0; epoch e reads 2e + 1 at its start (progress (2e + 1) / 10) and 2e + 2 at its end
+    expected = [max(1e-2 * 1e-2 ** min((2 * e + 1) / 10, 1.0), 1e-4) for e in range(6)]
+    assert hist["lr"] == pytest.approx(expected)
+    assert hist["lr"][-1] == pytest.approx(1e-4)
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint_00006.pt"]
+    with pytest.raises(ValueError, match="max_time"):
+        train_gtf(model, obs, sine_data(), epochs=1, max_time=0.0, progress=False)
 
 
 def test_sparse_forcing_and_list_data_train() -> None:

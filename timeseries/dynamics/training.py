@@ -47,7 +47,8 @@ Training (``train_!``, ``initialize_optimizer`` in ``src/parsing.jl``,
 gradient norm clipping (Flux ``ClipNorm``) when ``gradient_clip > 0``; the
 learning rate is ``lr_start gamma^e`` in epoch ``e = 0, 1, ...`` with
 ``gamma = (lr_end / lr_start)^(1 / epochs)``, floored at ``lr_end`` (Flux
-``ExpDecay`` stepping once per ``batches_per_epoch`` updates); batches are
+``ExpDecay`` stepping once per ``batches_per_epoch`` updates; with ``max_time`` the
+schedule follows elapsed time where that is further along); batches are
 ``batch_size`` windows of ``sequence_length + 1`` consecutive samples drawn
 uniformly with replacement (``sample_sequence`` draws the start from
 ``1:T-L-1`` for windows of ``L + 1`` samples and so never picks the last
@@ -70,6 +71,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -453,9 +455,9 @@ def _gather(series: Sequence[Tensor], which: np.ndarray, starts: np.ndarray, win
     return torch.stack([series[i][s : s + window] for i, s in zip(which, starts)])
 
 
-def _lr(epoch: int, epochs: int, lr_start: float, lr_end: float) -> float:
-    gamma = math.exp(math.log(lr_end / lr_start) / epochs)
-    return max(lr_start * gamma**epoch, lr_end)
+def _lr(progress: float, lr_start: float, lr_end: float) -> float:
+    """``lr_start (lr_end / lr_start)^progress``, floored at ``lr_end``; ``progress`` is ``epoch / epochs``."""
+    return max(lr_start * math.exp(math.log(lr_end / lr_start) * min(progress, 1.0)), lr_end)
 
 
 def _clip_per_tensor(params: Sequence[nn.Parameter], max_norm: float) -> None:
@@ -493,6 +495,7 @@ def train_gtf(
     checkpoint_every: int = 25,
     resume_from: str | os.PathLike | None = None,
     callback: Callable[[int, dict[str, list[float]]], None] | None = None,
+    max_time: float | None = None,
     progress: bool = True,
     random_state: int | None = None,
 ) -> dict[str, list[float]]:
@@ -538,6 +541,11 @@ def train_gtf(
         and ``epochs`` is the total count, including the finished epochs.
     callback : callable, optional
         ``callback(epoch, history)`` after every epoch (1-based ``epoch``).
+    max_time : float, optional
+        Wall-clock budget in seconds of this call. Training stops after the first epoch that ends past it,
+        and the learning-rate schedule runs over whichever ends first: epoch ``e`` uses progress
+        ``max(e / epochs, elapsed / max_time)``, so a run cut short by time still anneals to ``lr_end``
+        instead of stopping at the high learning rate of an early epoch.
     progress : bool, default True
         Show a tqdm bar over epochs.
     random_state : int, optional
@@ -572,6 +580,8 @@ def train_gtf(
     for name, value in (("lat_reg", lat_reg), ("obs_reg", obs_reg), ("gradient_clip", gradient_clip)):
         if not value >= 0:
             raise ValueError(f"{name} must be >= 0, got {value}")
+    if max_time is not None and not max_time > 0:
+        raise ValueError(f"max_time must be None or positive seconds, got {max_time!r}")
     if not 0.0 <= alpha_decay <= 1.0:
         raise ValueError(f"alpha_decay must lie in [0, 1], got {alpha_decay}")
     if alpha == "adaptive":
@@ -634,8 +644,10 @@ def train_gtf(
         )
 
     bar = tqdm(range(start_epoch, epochs), disable=not progress, desc="GTF", unit="epoch")
+    begin = time.perf_counter()
     for epoch in bar:
-        lr = _lr(epoch, epochs, lr_start, lr_end)
+        elapsed = time.perf_counter() - begin
+        lr = _lr(max(epoch / epochs, 0.0 if max_time is None else elapsed / max_time), lr_start, lr_end)
         for group in optimizer.param_groups:
             group["lr"] = lr
         total = 0.0
@@ -672,8 +684,11 @@ def train_gtf(
         bar.set_postfix(loss=f"{history['loss'][-1]:.4g}", alpha=f"{current_alpha:.3f}")
         if callback is not None:
             callback(epoch + 1, history)
-        if checkpoint_dir is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs):
+        out_of_time = max_time is not None and time.perf_counter() - begin > max_time
+        if checkpoint_dir is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs or out_of_time):
             save(epoch + 1)
+        if out_of_time:
+            break
     bar.close()
     return history
 
