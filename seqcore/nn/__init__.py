@@ -15,6 +15,7 @@ from .conv import ShortConvolution
 from .deltanet import DeltaNet, GatedDeltaNet
 from .gla import GatedLinearAttention
 from .hgrn import HGRN
+from .lightnet import LightNetAttention, rotate
 from .linear_attn import FEATURE_MAPS, LinearAttention
 from .mamba2 import Mamba2
 from .registry import MIXERS, build_mixer, register_mixer
@@ -33,6 +34,8 @@ __all__ = [
     "GatedLinearAttention",
     "Mamba2",
     "HGRN",
+    "LightNetAttention",
+    "rotate",
     "DeltaNet",
     "GatedDeltaNet",
     "SeqBlock",

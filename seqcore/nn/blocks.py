@@ -66,7 +66,8 @@ class SeqBlock(nn.Module):
         drop_path: stochastic depth probability of both residual branches.
         dropout: dropout inside the mixer output and the feed-forward layer.
         mixer_kwargs: passed to the mixer (``bidirectional``, ``allow_neg_eigval``, ``backend``, ...).
-    Shapes: ``(B, T, C) -> (B, T, C)``; ``cu_seqlens`` and ``cache`` are passed to the mixer.
+    Shapes: ``(B, T, C) -> (B, T, C)``; ``cu_seqlens``, ``cache`` and any further keyword inputs (LightNet's
+    ``angles``) are passed to the mixer.
     """
 
     def __init__(
@@ -98,9 +99,9 @@ class SeqBlock(nn.Module):
         self.drop_path = DropPath(drop_path)
 
     def forward(
-        self, x: Tensor, cu_seqlens: Tensor | None = None, cache: MixerCache | None = None
+        self, x: Tensor, cu_seqlens: Tensor | None = None, cache: MixerCache | None = None, **mixer_inputs: Tensor
     ) -> Tensor | tuple[Tensor, MixerCache]:
-        mixed = self.mixer(self.norm1(x), cu_seqlens=cu_seqlens, cache=cache)
+        mixed = self.mixer(self.norm1(x), cu_seqlens=cu_seqlens, cache=cache, **mixer_inputs)
         if cache is not None:
             mixed, cache = mixed
         x = x + self.drop_path(mixed)

@@ -15,8 +15,10 @@ class MixerCache:
             ``None`` before the first call.
         conv: for each short convolution, its last ``kernel_size - 1`` inputs ``(B, kernel_size - 1, C)``.
         seen: number of tokens processed.
+        aux: other running quantities a mixer needs, by name (LightNet's running log-normalizer ``"lse"``).
     """
 
     state: Tensor | None = None
     conv: dict[str, Tensor] = field(default_factory=dict)
     seen: int = 0
+    aux: dict[str, Tensor] = field(default_factory=dict)
