@@ -1,1 +1,23 @@
-"""LightNet vision backbones built on seqcore (see the vision issue)."""
+"""LightNet vision backbones on seqcore, registered with timm (``timm.create_model("lightnet_tiny")``).
+
+- :class:`LightNet`: patch embedding, MD-TPE, LightNet blocks (one global additive-recurrence product per block
+  with MD-LRPE), pooling and head; 1-, 2- and 3-D inputs ``(B, C, *spatial)``; any multiple of the patch size.
+- :func:`md_lrpe_angles`, :class:`MDTPE`, :func:`grid_coordinates`: the position encodings for grids.
+- :class:`GridScan`: several scan orders for multiplicative-decay baselines.
+"""
+from .lightnet import LightNet, PatchEmbed, lightnet_base, lightnet_small, lightnet_tiny
+from .position import MDTPE, grid_coordinates, md_lrpe_angles
+from .scan_orders import GridScan, axis_major_order
+
+__all__ = [
+    "LightNet",
+    "PatchEmbed",
+    "lightnet_tiny",
+    "lightnet_small",
+    "lightnet_base",
+    "MDTPE",
+    "md_lrpe_angles",
+    "grid_coordinates",
+    "GridScan",
+    "axis_major_order",
+]

@@ -1,0 +1,238 @@
+"""LightNet backbones ("You Only Scan Once", Qin et al. 2024) with timm's model conventions.
+
+Patch embedding -> MD-TPE -> ``depth`` pre-norm residual blocks (mixer + SwiGLU, from :class:`seqcore.nn.SeqBlock`)
+-> RMSNorm -> average pool -> linear head. With ``mixer="lightnet"`` each block mixes all tokens through one
+global ``softmax_T(K)^T V`` product with MD-LRPE rotations; with a multiplicative-decay mixer (``"gla"``,
+``"retnet"``, ...) ``scan_orders`` sets how many scans cover the grid: 1 (row-major, causal), 2 (row-major,
+forward and reverse) or ``2 * ndim`` (forward and reverse along every axis-major order: 4 on images). That is the
+baseline of the one-scan claim (``benchmarks/vision_scans.py``).
+
+Inputs of any spatial rank: ``spatial_dims=1`` takes ``(B, C, L)``, 2 takes ``(B, C, H, W)``, 3 takes
+``(B, C, D, H, W)``; every spatial size must be a multiple of the patch size, and any such size works without
+retraining (the position encodings are computed from the grid of each input).
+
+Registered with timm: ``lightnet_tiny`` / ``lightnet_small`` / ``lightnet_base`` (``import vision`` first).
+Widths, depths and heads follow DeiT (192/384/768, 12, 3/6/12) as the issue asks; the paper's own
+classification models were not checked against these numbers. No weights are published.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from timm.layers import trunc_normal_
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+
+from seqcore.nn import SeqBlock
+
+from .position import MDTPE, md_lrpe_angles
+from .scan_orders import GridScan
+
+_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+
+
+class PatchEmbed(nn.Module):
+    """Non-overlapping patches of a 1-, 2- or 3-D input: ``(B, C, *spatial) -> (B, T, D)`` and the token grid."""
+
+    def __init__(self, patch_size: int, in_chans: int, embed_dim: int, spatial_dims: int) -> None:
+        super().__init__()
+        if spatial_dims not in _CONV:
+            raise ValueError(f"spatial_dims must be 1, 2 or 3, got {spatial_dims}")
+        if patch_size < 1:
+            raise ValueError(f"patch_size must be >= 1, got {patch_size}")
+        self.patch_size, self.in_chans, self.spatial_dims = patch_size, in_chans, spatial_dims
+        self.proj = _CONV[spatial_dims](in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
+        want = 2 + self.spatial_dims
+        if x.dim() != want:
+            layout = {1: "(B, C, L)", 2: "(B, C, H, W)", 3: "(B, C, D, H, W)"}[self.spatial_dims]
+            raise ValueError(f"expected a {want}-D input {layout}, got shape {tuple(x.shape)}")
+        if x.shape[1] != self.in_chans:
+            raise ValueError(f"expected {self.in_chans} input channels, got {x.shape[1]} (shape {tuple(x.shape)})")
+        spatial = tuple(x.shape[2:])
+        if any(n % self.patch_size for n in spatial):
+            raise ValueError(
+                f"every spatial size must be a multiple of the patch size {self.patch_size}, got {spatial}; "
+                "resize or pad the input"
+            )
+        y = self.proj(x)
+        return y.flatten(2).transpose(1, 2), tuple(y.shape[2:])
+
+
+class LightNet(nn.Module):
+    """LightNet classifier: ``(B, C, *spatial) -> (B, num_classes)``; see the module docstring.
+
+    Args follow timm's vision transformers: ``img_size`` (default size, recorded in ``pretrained_cfg``; any
+    multiple of ``patch_size`` works), ``patch_size``, ``in_chans``, ``num_classes`` (0: no head),
+    ``global_pool`` (``"avg"`` or ``""``), ``embed_dim``, ``depth``, ``num_heads``, ``mlp_ratio``,
+    ``drop_rate`` (before the head), ``drop_path_rate``. Specific: ``spatial_dims``, ``mixer`` (any
+    :data:`seqcore.nn.MIXERS` name), ``scan_orders`` (decay mixers only), ``use_tpe``, ``use_lrpe``,
+    ``lrpe_base``, ``mixer_kwargs``.
+    """
+
+    def __init__(
+        self,
+        img_size: int | Sequence[int] = 224,
+        patch_size: int = 16,
+        in_chans: int = 3,
+        num_classes: int = 1000,
+        global_pool: str = "avg",
+        embed_dim: int = 192,
+        depth: int = 12,
+        num_heads: int = 3,
+        mlp_ratio: float = 4.0,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        spatial_dims: int = 2,
+        mixer: str = "lightnet",
+        scan_orders: int = 1,
+        use_tpe: bool = True,
+        use_lrpe: bool = True,
+        lrpe_base: float = 100.0,
+        mixer_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if global_pool not in ("avg", ""):
+            raise ValueError(f"global_pool must be 'avg' or '', got {global_pool!r}")
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
+        if embed_dim % num_heads:
+            raise ValueError(f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
+        self.img_size, self.patch_size = img_size, patch_size
+        self.num_classes, self.global_pool = num_classes, global_pool
+        self.num_features = self.head_hidden_size = self.embed_dim = embed_dim
+        self.num_heads, self.spatial_dims, self.mixer_name = num_heads, spatial_dims, mixer
+        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim, spatial_dims)
+        self.tpe = MDTPE(embed_dim, num_heads, ndim=spatial_dims) if use_tpe else None
+        self.lrpe_base = lrpe_base
+        kwargs = dict(mixer_kwargs or {})
+        if mixer == "lightnet":
+            if scan_orders != 1:
+                raise ValueError("LightNet needs one scan: scan_orders must be 1 with mixer='lightnet'")
+            kwargs.setdefault("bidirectional", True)
+            self.use_lrpe = use_lrpe
+        else:
+            allowed = (1, 2, 2 * spatial_dims)
+            if scan_orders not in allowed:
+                raise ValueError(f"scan_orders must be one of {sorted(set(allowed))} for {spatial_dims}-D inputs, got {scan_orders}")
+            kwargs.setdefault("bidirectional", scan_orders > 1)
+            self.use_lrpe = False
+        self.scan_orders = scan_orders
+        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        self.blocks = nn.ModuleList()
+        for rate in rates:
+            block = SeqBlock(embed_dim, mixer, num_heads, ffn="glu", ffn_ratio=mlp_ratio, drop_path=rate,
+                             mixer_kwargs=kwargs)
+            if scan_orders == 2 * spatial_dims and scan_orders > 2:
+                block.mixer = GridScan(block.mixer)
+            self.blocks.append(block)
+        self.norm = nn.RMSNorm(embed_dim)
+        self.head_drop = nn.Dropout(drop_rate)
+        self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+        self.apply(_init_weights)
+        if self.tpe is not None:
+            self.tpe.reset_parameters()
+
+    # ------------------------------------------------------------------ timm interface
+
+    @torch.jit.ignore
+    def no_weight_decay(self) -> set[str]:
+        """MD-TPE's decays and constant vectors are position parameters, kept out of weight decay."""
+        return {"tpe.decay_logit", "tpe.q", "tpe.k"} if self.tpe is not None else set()
+
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """Replace the head for ``num_classes`` outputs (0: none); optionally change the pooling."""
+        if global_pool is not None:
+            if global_pool not in ("avg", ""):
+                raise ValueError(f"global_pool must be 'avg' or '', got {global_pool!r}")
+            self.global_pool = global_pool
+        self.num_classes = num_classes
+        self.head = nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+        if num_classes > 0:
+            _init_weights(self.head)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(B, C, *spatial) -> (B, T, embed_dim)``: normalized tokens in row-major grid order."""
+        tokens, grid = self.patch_embed(x)
+        if self.tpe is not None:
+            tokens = self.tpe(tokens, grid)
+        inputs: dict[str, Any] = {}
+        if self.mixer_name == "lightnet" and self.use_lrpe:
+            inputs["angles"] = md_lrpe_angles(grid, self.blocks[0].mixer.head_k, self.lrpe_base, tokens.device)
+        elif isinstance(self.blocks[0].mixer, GridScan):
+            inputs["grid_shape"] = grid
+        for block in self.blocks:
+            tokens = block(tokens, **inputs)
+        return self.norm(tokens)
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """Pool the tokens ``(B, T, D)`` (``global_pool="avg"``) and apply the head unless ``pre_logits``."""
+        if self.global_pool == "avg":
+            x = x.mean(dim=1)
+        x = self.head_drop(x)
+        return x if pre_logits else self.head(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, nn.Linear):
+        trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+def _cfg(**kwargs: Any) -> dict[str, Any]:
+    return {
+        "url": "", "num_classes": 1000, "input_size": (3, 224, 224), "pool_size": None, "crop_pct": 0.9,
+        "interpolation": "bicubic", "fixed_input_size": False, "mean": (0.485, 0.456, 0.406),
+        "std": (0.229, 0.224, 0.225), "first_conv": "patch_embed.proj", "classifier": "head",
+        "license": "apache-2.0", **kwargs,
+    }
+
+
+default_cfgs = generate_default_cfgs({
+    "lightnet_tiny.untrained": _cfg(),
+    "lightnet_small.untrained": _cfg(),
+    "lightnet_base.untrained": _cfg(),
+})
+
+
+def _create(variant: str, pretrained: bool, **kwargs: Any) -> LightNet:
+    overlay = kwargs.get("pretrained_cfg_overlay") or {}
+    if pretrained and not (overlay.get("file") or overlay.get("state_dict")):
+        raise ValueError(
+            f"no {variant} weights are published; to load your own, pass pretrained=True with "
+            "pretrained_cfg_overlay=dict(file='path/to/weights.pth', num_classes=N), N the classes of the "
+            "checkpoint's head (timm drops the head when N differs from the model's num_classes)"
+        )
+    return build_model_with_cfg(LightNet, variant, pretrained, **kwargs)
+
+
+@register_model
+def lightnet_tiny(pretrained: bool = False, **kwargs: Any) -> LightNet:
+    """LightNet-Tiny: width 192, depth 12, 3 heads, patch 16 (DeiT-Tiny's shape)."""
+    args = dict(patch_size=16, embed_dim=192, depth=12, num_heads=3)
+    return _create("lightnet_tiny", pretrained, **{**args, **kwargs})
+
+
+@register_model
+def lightnet_small(pretrained: bool = False, **kwargs: Any) -> LightNet:
+    """LightNet-Small: width 384, depth 12, 6 heads, patch 16 (DeiT-Small's shape)."""
+    args = dict(patch_size=16, embed_dim=384, depth=12, num_heads=6)
+    return _create("lightnet_small", pretrained, **{**args, **kwargs})
+
+
+@register_model
+def lightnet_base(pretrained: bool = False, **kwargs: Any) -> LightNet:
+    """LightNet-Base: width 768, depth 12, 12 heads, patch 16 (DeiT-Base's shape)."""
+    args = dict(patch_size=16, embed_dim=768, depth=12, num_heads=12)
+    return _create("lightnet_base", pretrained, **{**args, **kwargs})
