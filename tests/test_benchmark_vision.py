@@ -1,0 +1,33 @@
+"""benchmarks/vision.py --quick: one row per (resolution, model, mode) with sane throughput, memory and tokens."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "vision.py"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU peak memory needs /proc (Linux)")
+def test_quick_run_reports_both_models_and_modes(capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location("benchmark_vision", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+
+    rows = module.main(["--quick", "--threads", "1", "--device", "cpu"])
+
+    keys = {(r["resolution"], r["model"], r["mode"]) for r in rows}
+    expected = {(size, model, mode) for size in (64, 128) for model in ("LightNet-Tiny", "DeiT-Tiny")
+                for mode in ("forward", "forward+backward")}
+    assert keys == expected and len(rows) == len(expected)
+    for r in rows:
+        patches = (r["resolution"] // 16) ** 2
+        assert r["tokens"] == patches + (1 if r["model"] == "DeiT-Tiny" else 0)
+        assert r["batch"] == 2 and r["repeats"] == 1
+        assert r["images_per_s"] > 0 and r["peak_mib"] > 0
+    out = capsys.readouterr().out
+    assert "| resolution | tokens | model | mode | batch | images/s | peak MiB |" in out
+    assert "LightNet-Tiny / DeiT-Tiny" in out and "Crossover (forward):" in out
