@@ -45,6 +45,7 @@ import statistics
 import sys
 import time
 import traceback
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -56,16 +57,29 @@ import timm  # noqa: E402
 
 import vision  # noqa: E402,F401  (registers lightnet_* with timm)
 
-MODELS = {"LightNet-Tiny": "lightnet_tiny", "DeiT-Tiny": "deit_tiny_patch16_224"}
+@dataclass(frozen=True)
+class ModelSpec:
+    """A timm model to benchmark: registered name, creation kwargs, and what its token count depends on."""
+
+    timm_name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    size_at_creation: bool = False  # DeiT's position table is built for one img_size
+    extra_tokens: int = 0  # DeiT's class token
+    patch: int = 16
+
+
+MODELS = {
+    "LightNet-Tiny": ModelSpec("lightnet_tiny"),
+    "DeiT-Tiny": ModelSpec("deit_tiny_patch16_224", size_at_creation=True, extra_tokens=1),
+}
 MODES = ("forward", "forward+backward")
 PATCH = 16
 REFERENCE_SIZE = 224
 
 
-def tokens_per_image(model: str, size: int) -> int:
-    """Tokens the blocks mix for one ``size x size`` image: the patches, plus DeiT's class token."""
-    patches = (size // PATCH) ** 2
-    return patches + (1 if model == "DeiT-Tiny" else 0)
+def tokens_per_image(spec: ModelSpec, size: int) -> int:
+    """Tokens the blocks mix for one ``size x size`` image: the patches, plus any class token."""
+    return (size // spec.patch) ** 2 + spec.extra_tokens
 
 
 def batch_for(size: int, batch_size: int, fixed: bool) -> int:
@@ -75,9 +89,9 @@ def batch_for(size: int, batch_size: int, fixed: bool) -> int:
     return max(1, round(batch_size * (REFERENCE_SIZE / size) ** 2))
 
 
-def build(model: str, size: int, device: torch.device) -> torch.nn.Module:
-    kwargs = {"img_size": size} if model == "DeiT-Tiny" else {}
-    return timm.create_model(MODELS[model], pretrained=False, **kwargs).to(device)
+def build(spec: ModelSpec, size: int, device: torch.device) -> torch.nn.Module:
+    kwargs = {"img_size": size} if spec.size_at_creation else {}
+    return timm.create_model(spec.timm_name, pretrained=False, **spec.kwargs, **kwargs).to(device)
 
 
 def _status_kb(field: str) -> int:
@@ -93,11 +107,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def run_config(model: str, size: int, mode: str, batch: int, warmup: int, repeats: int, budget: float,
+def run_config(model: str, spec: ModelSpec, size: int, mode: str, batch: int, warmup: int, repeats: int, budget: float,
                clock: str, device: torch.device) -> dict[str, Any]:
     """Build, warm up and time one configuration in this process; returns its row."""
     torch.manual_seed(0)
-    net = build(model, size, device)
+    net = build(spec, size, device)
     x = torch.randn(batch, 3, size, size, device=device)
     labels = torch.randint(0, 1000, (batch,), device=device)
     if mode == "forward":
@@ -142,7 +156,7 @@ def run_config(model: str, size: int, mode: str, batch: int, warmup: int, repeat
         peak = _status_kb("VmHWM:") * 1024 - base
     seconds = statistics.median(times)
     return {
-        "resolution": size, "tokens": tokens_per_image(model, size), "model": model, "mode": mode,
+        "resolution": size, "tokens": tokens_per_image(spec, size), "model": model, "mode": mode,
         "batch": batch, "images_per_s": batch / seconds, "peak_mib": peak / 2**20, "step_s": seconds,
         "repeats": repeats, "reduced": repeats < planned,
     }
@@ -269,7 +283,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         batch = batch_for(size, args.batch_size, args.fixed_batch)
         for model in MODELS:
             for mode in MODES:
-                rows.append(measure(args.threads, device, model, size, mode, batch, args.warmup, args.repeats,
+                rows.append(measure(args.threads, device, model, MODELS[model], size, mode, batch, args.warmup, args.repeats,
                                     args.budget, args.clock))
                 print(".", end="", flush=True, file=sys.stderr)
     print(file=sys.stderr)

@@ -4,7 +4,9 @@
   with MD-LRPE), pooling and head; 1-, 2- and 3-D inputs ``(B, C, *spatial)``; any multiple of the patch size.
 - :func:`md_lrpe_angles`, :class:`MDTPE`, :func:`grid_coordinates`: the position encodings for grids.
 - :class:`GridScan`: several scan orders for multiplicative-decay baselines.
+- :func:`digits_datasets`, :func:`image_folder_datasets`: scikit-learn's bundled digits and ImageFolder trees.
 """
+from .data import DigitsDataset, digits_datasets, image_folder_datasets
 from .lightnet import LightNet, PatchEmbed, lightnet_base, lightnet_small, lightnet_tiny
 from .position import MDTPE, grid_coordinates, md_lrpe_angles
 from .scan_orders import GridScan, axis_major_order
@@ -20,4 +22,7 @@ __all__ = [
     "grid_coordinates",
     "GridScan",
     "axis_major_order",
+    "DigitsDataset",
+    "digits_datasets",
+    "image_folder_datasets",
 ]

@@ -1,0 +1,191 @@
+"""Vision data loaders (vision.data) and the training example (examples/vision/train.py), on tiny runs."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+pytest.importorskip("timm")
+pytest.importorskip("torchvision")
+pytest.importorskip("sklearn")
+
+from vision.data import digits_datasets, image_folder_datasets  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "vision" / "train.py"
+# A one-block model of width 32 keeps every run of the script to seconds; the mechanics are the same.
+TINY = ["--model-kwargs", '{"embed_dim": 32, "depth": 1, "num_heads": 2}', "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def train_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("vision_train_example", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple:
+    return digits_datasets(img_size=16)
+
+
+def write_image_folder(root: Path, classes: dict[str, tuple[int, int]] | None = None) -> Path:
+    """``root/<split>/<class>/<i>.png``: 16x16 RGB images, each class a different flat colour plus noise."""
+    classes = classes or {"train": 3, "val": 3}
+    rng = np.random.default_rng(0)
+    for split, count in classes.items():
+        for label, name in enumerate(("cat", "dog")):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = np.clip(rng.normal(60 + 120 * label, 20, size=(16, 16, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    return root
+
+
+# ----------------------------------------------------------------------------------------------- digits
+
+
+def test_digits_split_sizes_and_labels(digits: tuple) -> None:
+    train, test = digits
+    assert (len(train), len(test)) == (1347, 450)
+    assert train.classes == [str(d) for d in range(10)]
+    image, label = train[0]
+    assert image.mode == "L" and image.size == (16, 16) and 0 <= label < 10
+    # Stratified: every class keeps its share (about 10%) in both parts.
+    for part in (train, test):
+        counts = np.bincount(part.targets, minlength=10)
+        assert counts.min() >= 0.08 * len(part) and counts.max() <= 0.12 * len(part)
+
+
+def test_digits_deterministic_and_seeded(digits: tuple) -> None:
+    train, _ = digits
+    again, _ = digits_datasets(img_size=16)
+    other, _ = digits_datasets(img_size=16, seed=1)
+    assert again.targets == train.targets
+    assert np.array_equal(np.asarray(again.images[5]), np.asarray(train.images[5]))
+    assert other.targets != train.targets
+
+
+def test_digits_transform_and_size() -> None:
+    import torchvision.transforms as T
+
+    train, test = digits_datasets(img_size=24, test_fraction=0.5, train_transform=T.PILToTensor())
+    assert len(train) + len(test) == 1797 and abs(len(test) - 899) <= 1
+    image, _ = train[0]
+    assert image.shape == (1, 24, 24) and image.dtype == torch.uint8 and image.max() > 200
+    assert isinstance(test[0][0], Image.Image)
+
+
+@pytest.mark.parametrize("kwargs", [{"img_size": 0}, {"test_fraction": 0.0}, {"test_fraction": 1.5}])
+def test_digits_bad_arguments(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        digits_datasets(**kwargs)
+
+
+# ------------------------------------------------------------------------------------------ ImageFolder
+
+
+def test_image_folder_loads(tmp_path: Path) -> None:
+    import torchvision.transforms as T
+
+    root = write_image_folder(tmp_path / "pets")
+    train, val = image_folder_datasets(root, T.PILToTensor(), T.PILToTensor())
+    assert (len(train), len(val)) == (6, 6)
+    assert train.classes == val.classes == ["cat", "dog"]
+    image, label = train[4]
+    assert image.shape == (3, 16, 16) and label == 1
+    grey, _ = image_folder_datasets(root, T.PILToTensor(), in_chans=1)
+    assert grey[0][0].shape == (1, 16, 16)
+
+
+def test_image_folder_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        image_folder_datasets(tmp_path / "missing")
+    (tmp_path / "no_val" / "train" / "a").mkdir(parents=True)
+    Image.new("L", (4, 4)).save(tmp_path / "no_val" / "train" / "a" / "0.png")
+    with pytest.raises(FileNotFoundError, match="val"):
+        image_folder_datasets(tmp_path / "no_val")
+    (tmp_path / "flat" / "train").mkdir(parents=True)
+    (tmp_path / "flat" / "val").mkdir(parents=True)
+    with pytest.raises(ValueError, match="no class subfolders"):
+        image_folder_datasets(tmp_path / "flat")
+    for split in ("train", "val"):
+        (tmp_path / "empty" / split / "a").mkdir(parents=True)
+        (tmp_path / "empty" / split / "a" / "notes.txt").write_text("not an image")
+    with pytest.raises(ValueError, match="no images"):
+        image_folder_datasets(tmp_path / "empty")
+    root = write_image_folder(tmp_path / "one_empty")
+    (root / "train" / "bird").mkdir()
+    with pytest.raises(ValueError, match="without images.*bird"):
+        image_folder_datasets(root)
+    (root / "train" / "bird" / "0.png").write_bytes((root / "train" / "cat" / "0.png").read_bytes())
+    with pytest.raises(ValueError, match=r"same classes.*only in train: \['bird'\]"):
+        image_folder_datasets(root)
+    with pytest.raises(ValueError, match="in_chans"):
+        image_folder_datasets(root, in_chans=2)
+
+
+# ------------------------------------------------------------------------------------------ train script
+
+
+def test_quick_run_writes_checkpoint_and_plot(train_script: ModuleType, tmp_path: Path) -> None:
+    metrics = train_script.main(["--quick", "--out", str(tmp_path), *TINY])
+    assert metrics["epochs"] == 1 and len(metrics["history"]) == 1
+    assert 0 <= metrics["test_acc"] <= 1 and metrics["params"] > 0
+    assert metrics["train_time_s"] > 0 and metrics["images_per_s"] > 0
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 1 and set(state) >= {"model", "optimizer", "scheduler", "history"}
+
+
+def test_resume_continues_exactly(train_script: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ["--quick", "--epochs", "2", *TINY]
+    full = train_script.main([*args, "--out", str(tmp_path / "full")])
+
+    # Interrupt a second run right after its first checkpoint, then resume it.
+    save = train_script.save_checkpoint
+
+    def save_then_crash(*a, **k) -> None:
+        save(*a, **k)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_script, "save_checkpoint", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        train_script.main([*args, "--out", str(tmp_path / "cut")])
+    monkeypatch.setattr(train_script, "save_checkpoint", save)
+    resumed = train_script.main([*args, "--out", str(tmp_path / "cut"), "--resume", str(tmp_path / "cut" / "checkpoint.pt")])
+
+    assert resumed["epochs"] == 2
+    keys = ("train_loss", "train_acc", "test_loss", "test_acc")
+    for a, b in zip(full["history"], resumed["history"]):
+        assert [a[k] for k in keys] == pytest.approx([b[k] for k in keys], abs=1e-6)
+
+
+def test_resume_refuses_other_settings(train_script: ModuleType, tmp_path: Path) -> None:
+    train_script.main(["--quick", "--out", str(tmp_path), *TINY])
+    with pytest.raises(SystemExit, match="different run.*lr"):
+        train_script.main(["--quick", "--out", str(tmp_path), "--lr", "0.1", *TINY,
+                           "--resume", str(tmp_path / "checkpoint.pt")])
+
+
+@pytest.mark.parametrize("argv", [["--model-kwargs", "[1]"], ["--model-kwargs", "{depth: 2}"], ["--epochs", "0"]])
+def test_bad_options_exit(train_script: ModuleType, argv: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        train_script.main(argv)
+
+
+def test_trains_on_image_folder(train_script: ModuleType, tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "pets")
+    metrics = train_script.main(["--data", str(root), "--img-size", "16", "--epochs", "2", "--batch-size", "4",
+                                 "--out", str(tmp_path / "run"), *TINY])
+    assert metrics["data"] == "pets" and metrics["epochs"] == 2
+    assert (tmp_path / "run" / "curves.png").is_file()
