@@ -31,3 +31,23 @@ def test_quick_run_reports_both_models_and_modes(capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     assert "| resolution | tokens | model | mode | batch | images/s | peak MiB |" in out
     assert "LightNet-Tiny / DeiT-Tiny" in out and "Crossover (forward):" in out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU peak memory needs /proc (Linux)")
+def test_scan_order_benchmark_trains_and_times_every_configuration(tmp_path: Path) -> None:
+    """benchmarks/vision_scans.py --quick: LightNet and a decay mixer at 1, 2 and 4 orders, each trained and timed."""
+    script = SCRIPT.with_name("vision_scans.py")
+    spec = importlib.util.spec_from_file_location("benchmark_vision_scans", script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+
+    rows = module.main(["--quick", "--mixers", "retnet", "--out", str(tmp_path)])
+
+    assert [r["config"] for r in rows] == ["LightNet (1 scan)", "retnet (1 scan)", "retnet (2 scans)", "retnet (4 scans)"]
+    for r in rows:
+        assert 0 <= r["test_acc"] <= 1 and r["train_images_per_s"] > 0
+        assert r["infer_images_per_s"] > 0 and r["step_images_per_s"] > 0 and r["step_peak_mib"] > 0
+    # the four-order model shares the two-order model's weights (one bidirectional mixer per block)
+    assert rows[3]["params"] == rows[2]["params"]
+    assert (tmp_path / "lightnet" / "1" / "checkpoint.pt").exists()
