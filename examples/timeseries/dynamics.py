@@ -1,7 +1,7 @@
 """Reconstruct the Lorenz-63 attractor with a clipped shallow PLRNN trained by generalized teacher forcing.
 
     python examples/timeseries/dynamics.py --quick        # under a minute: mechanics, not a good model
-    python examples/timeseries/dynamics.py                # 200 epochs x 50 batches: ~15 min on one CPU core
+    python examples/timeseries/dynamics.py                # 200 epochs x 50 batches: about 2 minutes on one CPU core
     python examples/timeseries/dynamics.py --simulate     # simulated data even if the paper's files exist
 
 Data: the GTF paper's Lorenz-63 files (``load_dsr("lorenz63")``, already z-scored, 5 % observation noise in
