@@ -33,7 +33,8 @@ class Measure:
     peak_mb: float
 
 
-def _rss_kb(field: str) -> int:
+def proc_status_kb(field: str) -> int:
+    """A ``/proc/self/status`` memory field (``"VmRSS:"``, ``"VmHWM:"``) in KiB (Linux)."""
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith(field):
@@ -53,9 +54,9 @@ def _time_and_peak(step: Callable[[], None], device: torch.device, repeats: int)
         torch.cuda.synchronize()
         peak_mb = (torch.cuda.max_memory_allocated() - base) / 2**20
     else:
-        base = _rss_kb("VmRSS:")
+        base = proc_status_kb("VmRSS:")
         step()
-        peak_mb = (_rss_kb("VmHWM:") - base) / 2**10
+        peak_mb = (proc_status_kb("VmHWM:") - base) / 2**10
     times = []
     for _ in range(repeats):
         if device.type == "cuda":

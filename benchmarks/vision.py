@@ -56,6 +56,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import timm  # noqa: E402
 
 import vision  # noqa: E402,F401  (registers lightnet_* with timm)
+from benchmarks.ops import proc_status_kb  # noqa: E402
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -94,14 +95,6 @@ def build(spec: ModelSpec, size: int, device: torch.device) -> torch.nn.Module:
     return timm.create_model(spec.timm_name, pretrained=False, **spec.kwargs, **kwargs).to(device)
 
 
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not found in /proc/self/status")
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -134,7 +127,7 @@ def run_config(model: str, spec: ModelSpec, size: int, mode: str, batch: int, wa
     else:
         with open("/proc/self/clear_refs", "w") as f:  # resets VmHWM to the current resident set
             f.write("5")
-        base = _status_kb("VmRSS:") * 1024
+        base = proc_status_kb("VmRSS:") * 1024
     now = time.process_time if clock == "cpu" else time.perf_counter
     first = None
     for _ in range(max(1, warmup)):
@@ -153,7 +146,7 @@ def run_config(model: str, spec: ModelSpec, size: int, mode: str, batch: int, wa
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device) - base
     else:
-        peak = _status_kb("VmHWM:") * 1024 - base
+        peak = proc_status_kb("VmHWM:") * 1024 - base
     seconds = statistics.median(times)
     return {
         "resolution": size, "tokens": tokens_per_image(spec, size), "model": model, "mode": mode,
