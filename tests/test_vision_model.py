@@ -204,3 +204,21 @@ def test_lightnet_is_invariant_to_the_scan_order_where_decay_models_are_not() ->
     torch.testing.assert_close(block(x[:, cols], angles=angles[cols]), block(x, angles=angles)[:, cols],
                                rtol=1e-5, atol=1e-6)
     assert hasattr(vision, "lightnet_tiny")
+
+
+def test_position_and_scan_wrappers_reject_bad_input() -> None:
+    tpe = MDTPE(12, num_heads=3, ndim=2)
+    with pytest.raises(ValueError, match=r"x must have shape \(B, T=12, C=12\)"):
+        tpe(torch.randn(1, 11, 12), (3, 4))
+    with pytest.raises(ValueError, match="divisible by num_heads"):
+        MDTPE(10, num_heads=3)
+    with pytest.raises(ValueError, match="init_decay"):
+        MDTPE(12, num_heads=3, init_decay=1.0)
+    model = LightNet(num_classes=3, mixer="gla", scan_orders=4, **TINY)
+    scan = model.blocks[0].mixer
+    with pytest.raises(ValueError, match="grid_shape must describe the 12 tokens"):
+        scan(torch.randn(1, 12, 24), grid_shape=(3, 5))
+    with pytest.raises(ValueError, match="no decoding cache"):
+        scan(torch.randn(1, 12, 24), cache=object(), grid_shape=(3, 4))
+    with pytest.raises(ValueError, match="needs a bidirectional mixer"):
+        GridScan(LightNet(num_classes=3, mixer="gla", scan_orders=1, **TINY).blocks[0].mixer)
