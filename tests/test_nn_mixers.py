@@ -93,7 +93,7 @@ def test_trains_without_nan(name: str, dtype: torch.dtype):
 
 
 def test_registry_errors_and_third_party_mixers():
-    with pytest.raises(ValueError, match="unknown mixer 'nope'; known mixers: deltanet, gated_deltanet, gla"):
+    with pytest.raises(ValueError, match="unknown mixer 'nope'; known mixers: attention, deltanet, gated_deltanet, gla"):
         build_mixer("nope", DIM)
     with pytest.raises(ValueError, match="already registered"):
         register_mixer("gla")(type("Other", (nn.Module,), {}))

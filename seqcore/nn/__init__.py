@@ -6,8 +6,10 @@ Every mixer maps ``(B, T, C) -> (B, T, C)``, takes ``num_heads``, optional ``cu_
     y = mixer(x)                              # training / full sequence
     y, cache = mixer(x_t, cache=MixerCache()) # then feed the returned cache back in
 
-Build any of them by name: ``build_mixer("gated_deltanet", dim=256, num_heads=4)``.
+Build any of them by name: ``build_mixer("gated_deltanet", dim=256, num_heads=4)``. ``"attention"`` (softmax
+attention) takes the same calls, for hybrids of recurrent and attention layers.
 """
+from .attention import SoftmaxAttention
 from .base import RecurrentMixer
 from .blocks import GLU, MLP, DropPath, SeqBlock, SeqEncoder, SeqLM
 from .cache import MixerCache
@@ -34,6 +36,7 @@ __all__ = [
     "GatedLinearAttention",
     "Mamba2",
     "HGRN",
+    "SoftmaxAttention",
     "LightNetAttention",
     "rotate",
     "DeltaNet",

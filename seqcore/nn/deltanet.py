@@ -68,6 +68,10 @@ class GatedDeltaNet(DeltaNet):
         self.dt_proj = nn.Linear(dim, num_heads, bias=False)
         self.A_log = nn.Parameter(torch.empty(num_heads))
         self.dt_bias = nn.Parameter(torch.empty(num_heads))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Re-draw the decay parameters; submodules reset themselves."""
         init_mamba_decay(self.A_log, self.dt_bias)
 
     def project(self, x: Tensor) -> dict[str, Tensor]:

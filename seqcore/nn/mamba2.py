@@ -45,7 +45,13 @@ class Mamba2(RecurrentMixer):
         self.A_log = nn.Parameter(torch.empty(num_heads))
         self.dt_bias = nn.Parameter(torch.empty(num_heads))
         self.D = nn.Parameter(torch.ones(num_heads))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Re-draw the decay parameters and reset ``D``; submodules reset themselves."""
         init_mamba_decay(self.A_log, self.dt_bias)
+        with torch.no_grad():
+            self.D.fill_(1.0)
 
     def project(self, x: Tensor) -> dict[str, Tensor]:
         xs, b, c, dt = self.in_proj(x).split([self.inner, self.state_size, self.state_size, self.num_heads], dim=-1)
