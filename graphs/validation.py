@@ -1,0 +1,69 @@
+"""Input checks shared by the graph tokenizers: one place that turns malformed graphs into clear errors.
+
+Conventions (torch-geometric's): ``edge_index`` is a ``(2, E)`` int64 tensor of (source, target) node indices,
+``batch`` a ``(N,)`` int64 tensor giving each node's graph, sorted, as ``torch_geometric.data.Batch`` builds it.
+Accepted without error: zero nodes, graphs without edges, self-loops, duplicate edges and directed edge lists
+(the tokenizers decide what these mean; HAC treats every edge list as undirected and ignores self-loops).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def check_graph(edge_index: Tensor, num_nodes: int, batch: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Validate a (batched) graph and return ``(edge_index, batch)``.
+
+    Args:
+        edge_index: ``(2, E)`` int64 node indices in ``[0, num_nodes)``.
+        num_nodes: ``N >= 0``.
+        batch: optional ``(N,)`` int64 graph id of every node, non-negative and sorted; ``None`` means one graph.
+
+    Returns:
+        ``edge_index`` unchanged and ``batch`` (zeros of shape ``(N,)`` on ``edge_index``'s device when ``None``).
+
+    Raises:
+        TypeError: ``edge_index`` or ``batch`` is not a tensor or not int64.
+        ValueError: wrong shapes, indices out of range, an unsorted ``batch`` or an edge joining two graphs.
+    """
+    if not isinstance(edge_index, Tensor):
+        raise TypeError(f"edge_index must be a torch.Tensor, got {type(edge_index).__name__}")
+    if edge_index.dtype != torch.int64:
+        raise TypeError(f"edge_index must be int64 (torch.long), got {edge_index.dtype}")
+    if edge_index.dim() != 2 or edge_index.shape[0] != 2:
+        raise ValueError(f"edge_index must have shape (2, E), got {tuple(edge_index.shape)}")
+    num_nodes = int(num_nodes)
+    if num_nodes < 0:
+        raise ValueError(f"num_nodes must be >= 0, got {num_nodes}")
+    if edge_index.numel():
+        low, high = int(edge_index.min()), int(edge_index.max())
+        if low < 0:
+            raise ValueError(f"edge_index has a negative node index ({low})")
+        if high >= num_nodes:
+            raise ValueError(f"edge_index refers to node {high} but the graph has num_nodes={num_nodes}")
+    if batch is None:
+        return edge_index, torch.zeros(num_nodes, dtype=torch.int64, device=edge_index.device)
+    if not isinstance(batch, Tensor):
+        raise TypeError(f"batch must be a torch.Tensor, got {type(batch).__name__}")
+    if batch.dtype != torch.int64:
+        raise TypeError(f"batch must be int64 (torch.long), got {batch.dtype}")
+    if batch.dim() != 1 or batch.shape[0] != num_nodes:
+        raise ValueError(f"batch must have shape ({num_nodes},) (one graph id per node), got {tuple(batch.shape)}")
+    if num_nodes:
+        if int(batch[0]) < 0:
+            raise ValueError(f"batch has a negative graph id ({int(batch.min())})")
+        if bool((batch[1:] < batch[:-1]).any()):
+            raise ValueError(
+                "batch must be sorted (nodes of each graph contiguous, graphs in order), as torch-geometric's "
+                "Batch keeps it; reorder the nodes (and edge_index) or build the batch with Batch.from_data_list"
+            )
+    if edge_index.numel():
+        crossing = batch[edge_index[0]] != batch[edge_index[1]]
+        if bool(crossing.any()):
+            i = int(crossing.nonzero()[0, 0])
+            s, t = int(edge_index[0, i]), int(edge_index[1, i])
+            raise ValueError(
+                f"edge {i} ({s} -> {t}) joins graph {int(batch[s])} to graph {int(batch[t])}; "
+                "edges must stay inside one graph of the batch"
+            )
+    return edge_index, batch
