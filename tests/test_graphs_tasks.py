@@ -1,0 +1,302 @@
+"""Synthetic graph tasks (graphs.tasks) and offline data loading (graphs.datasets), checked against networkx."""
+from __future__ import annotations
+
+import os
+import socket
+from collections import Counter
+
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from graphs.datasets import karate_club, load_local_dataset
+from graphs.tasks import CSL_NODES, CSL_SKIPS, PATTERN_SIZE, TASKS, make_task, split
+
+NUM_GRAPHS = 30
+SMALL = {"pattern": (20, 30)}  # the other tasks keep their (already small) defaults
+
+
+def _make(name: str, num_graphs: int = NUM_GRAPHS, seed: int = 0) -> list[Data]:
+    data, spec = make_task(name, num_graphs, seed=seed, num_nodes=SMALL.get(name))
+    assert spec == TASKS[name]
+    return data
+
+
+@pytest.fixture(scope="module")
+def datasets() -> dict[str, list[Data]]:
+    return {name: _make(name) for name in TASKS}
+
+
+def _nx(data: Data) -> nx.Graph:
+    graph = nx.Graph()
+    graph.add_nodes_from(range(data.num_nodes))
+    graph.add_edges_from(data.edge_index.t().tolist())
+    return graph
+
+
+def _queries(data: Data) -> list[int]:
+    return torch.nonzero(data.x[:, 0]).view(-1).tolist()
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_structure_shapes_and_dtypes(datasets, name):
+    spec = TASKS[name]
+    for d in datasets[name]:
+        n = d.num_nodes
+        assert d.x.dtype == torch.float32 and d.x.shape == (n, spec.in_channels)
+        assert d.edge_index.dtype == torch.int64 and d.edge_index.dim() == 2 and d.edge_index.size(0) == 2
+        assert d.y.dtype == torch.int64 and d.y.shape == ((1,) if spec.level == "graph" else (n,))
+        assert 0 <= int(d.y.min()) and int(d.y.max()) < spec.num_classes
+        pairs = d.edge_index.t().tolist()
+        assert all(u != v for u, v in pairs), "self-loop"
+        assert len(set(map(tuple, pairs))) == len(pairs), "duplicate edge"
+        assert set(map(tuple, pairs)) == {(v, u) for u, v in pairs}, "not undirected"
+        assert pairs == sorted(pairs)
+        assert int(d.edge_index.max()) < n
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_deterministic_under_seed_and_varies_with_it(datasets, name):
+    again = _make(name)
+    other = _make(name, seed=1)
+    for a, b in zip(datasets[name], again):
+        assert torch.equal(a.x, b.x) and torch.equal(a.edge_index, b.edge_index) and torch.equal(a.y, b.y)
+    assert any(
+        a.edge_index.shape != b.edge_index.shape or not torch.equal(a.edge_index, b.edge_index)
+        for a, b in zip(datasets[name], other)
+    )
+
+
+@pytest.mark.parametrize("name", sorted(set(TASKS) - {"pattern"}))
+def test_labels_balanced(datasets, name):
+    spec = TASKS[name]
+    counts = torch.bincount(torch.cat([d.y for d in datasets[name]]), minlength=spec.num_classes)
+    assert int(counts.max() - counts.min()) <= 1, counts.tolist()
+
+
+def test_graph_level_balance_with_a_remainder():
+    counts = Counter(int(d.y) for d in make_task("triangle_counting", 13, seed=4)[0])
+    assert sorted(counts.values()) == [2, 2, 3, 3, 3]
+
+
+def test_pattern_labels_and_features():
+    data = _make("pattern")
+    for d in data:
+        assert int(d.y.sum()) == PATTERN_SIZE
+        assert torch.equal(d.x.sum(1), torch.ones(d.num_nodes))  # one-hot signal
+    # Patterns come from a fixed pool, so different seeds plant the same signals.
+    signatures = {tuple(d.x[d.y == 1].argmax(1).sort().values.tolist()) for d in data + _make("pattern", seed=7)}
+    assert len(signatures) <= 20
+
+
+def test_connectivity_against_networkx(datasets):
+    cases = Counter()
+    for d in datasets["connectivity"]:
+        graph = _nx(d)
+        u, v = _queries(d)
+        assert torch.equal(d.x[:, 1], torch.ones(d.num_nodes))
+        assert int(d.y) == int(nx.has_path(graph, u, v))
+        components = nx.number_connected_components(graph)
+        assert components in (1, 2)
+        cases[(components, int(d.y))] += 1
+    # 50% disconnected queries, 25% same side without a bridge, 25% joined by one bridge.
+    assert cases[(2, 0)] == NUM_GRAPHS // 2 and cases[(2, 1)] + cases[(1, 1)] == NUM_GRAPHS // 2
+    assert abs(cases[(2, 1)] - cases[(1, 1)]) <= 1
+
+
+def test_color_counting_against_features(datasets):
+    for d in datasets["color_counting"]:
+        assert int(d.y) == int((d.x.argmax(1) == 0).sum())
+        assert nx.is_connected(_nx(d))
+
+
+def test_shortest_path_against_networkx(datasets):
+    top = TASKS["shortest_path"].num_classes
+    for d in datasets["shortest_path"]:
+        graph = _nx(d)
+        assert nx.is_connected(graph)
+        u, v = _queries(d)
+        assert int(d.y) == min(nx.shortest_path_length(graph, u, v), top) - 1
+
+
+def test_cycle_check_against_networkx(datasets):
+    for d in datasets["cycle_check"]:
+        graph = _nx(d)
+        assert nx.is_connected(graph)
+        assert nx.is_tree(graph) == (int(d.y) == 0)
+        assert len(nx.cycle_basis(graph)) == int(d.y)
+        assert torch.equal(d.x, torch.ones(d.num_nodes, 1))
+
+
+def test_triangle_counting_against_networkx(datasets):
+    top = TASKS["triangle_counting"].num_classes - 1
+    for d in datasets["triangle_counting"]:
+        triangles = sum(nx.triangles(_nx(d)).values()) // 3
+        assert int(d.y) == min(triangles, top)
+        assert triangles <= top + 2
+
+
+def test_node_degree_against_networkx(datasets):
+    top = TASKS["node_degree"].num_classes - 1
+    for d in datasets["node_degree"]:
+        graph = _nx(d)
+        expected = [min(graph.degree[v], top + 1) - 1 for v in range(d.num_nodes)]
+        assert d.y.tolist() == expected
+
+
+def _spectrum(graph: nx.Graph) -> tuple[float, ...]:
+    # Circulant graphs of prime order are isomorphic exactly when cospectral (Elspas & Turner), and the CSL graphs
+    # are circulants C_41(1, R), so the adjacency spectrum identifies R; the test also checks it separates them.
+    eigenvalues = np.linalg.eigvalsh(nx.to_numpy_array(graph, nodelist=sorted(graph.nodes)))
+    return tuple(np.round(eigenvalues, 6).tolist())
+
+
+def test_csl_skip_length_recoverable(datasets):
+    profiles = {}
+    for r in CSL_SKIPS:
+        canonical = nx.circulant_graph(CSL_NODES, [1, r])
+        profiles[_spectrum(canonical)] = CSL_SKIPS.index(r)
+    assert len(profiles) == len(CSL_SKIPS)
+    for d in datasets["csl"]:
+        graph = _nx(d)
+        assert d.num_nodes == CSL_NODES and all(deg == 4 for _, deg in graph.degree)
+        assert profiles[_spectrum(graph)] == int(d.y)
+    # Relabelling: node 0's neighbours are not the canonical {1, 40, R, 41 - R}.
+    skips = [CSL_SKIPS[int(d.y)] for d in datasets["csl"]]
+    canonical = [{1, CSL_NODES - 1, r, CSL_NODES - r} for r in skips]
+    assert any(set(_nx(d).neighbors(0)) != nbrs for d, nbrs in zip(datasets["csl"], canonical))
+
+
+@pytest.mark.parametrize(
+    ("name", "num_graphs", "num_nodes", "match"),
+    [
+        ("no_such_task", 4, None, "connectivity"),
+        ("cycle_check", 0, None, "num_graphs"),
+        ("cycle_check", 2.5, None, "num_graphs"),
+        ("cycle_check", 4, (20, 10), "lo"),
+        ("connectivity", 4, (3, 10), "at least 4"),
+        ("triangle_counting", 4, (5, 10), "at least 8"),
+        ("pattern", 4, (10, 20), "at least"),
+        ("csl", 4, (41, 42), "41"),
+    ],
+)
+def test_bad_arguments_raise(name, num_graphs, num_nodes, match):
+    with pytest.raises(ValueError, match=match):
+        make_task(name, num_graphs, num_nodes=num_nodes)
+
+
+MINIMUM_NODES = {
+    "connectivity": 4, "color_counting": 5, "shortest_path": 6, "cycle_check": 3,
+    "triangle_counting": 8, "node_degree": 8, "pattern": 14, "csl": 41,
+}
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_minimum_sizes(name):
+    lo = MINIMUM_NODES[name]
+    data, _ = make_task(name, 10, num_nodes=(lo, lo))
+    assert all(d.num_nodes == lo for d in data)
+    if name != "csl":
+        with pytest.raises(ValueError, match=f"at least {lo}"):
+            make_task(name, 10, num_nodes=(lo - 1, lo))
+
+
+def test_split_is_stratified_disjoint_and_seeded(datasets):
+    data = datasets["csl"] * 2  # 6 graphs per class
+    train, val, test = split(data, (0.5, 0.25, 0.25), seed=3)
+    assert len(train) + len(val) + len(test) == len(data)
+    assert {id(d) for d in train} | {id(d) for d in val} | {id(d) for d in test} == {id(d) for d in data}
+    assert set(Counter(int(d.y) for d in train).values()) == {3}
+    again = split(data, (0.5, 0.25, 0.25), seed=3)
+    assert [id(d) for d in again[0]] == [id(d) for d in train]
+    node_level = split(datasets["node_degree"], seed=0)
+    assert [len(p) for p in node_level] == [24, 3, 3]
+    with pytest.raises(ValueError):
+        split(data, (0.5, 0.5, 0.5))
+    with pytest.raises(ValueError):
+        split([])
+
+
+def test_karate_club_masks():
+    data = karate_club(num_train_per_class=3, seed=1)
+    assert data.num_nodes == 34 and data.x.shape == (34, 34) and data.edge_index.shape == (2, 156)
+    assert torch.bincount(data.y).tolist() == [17, 17]
+    masks = torch.stack([data.train_mask, data.val_mask, data.test_mask])
+    assert masks.dtype == torch.bool and torch.equal(masks.sum(0), torch.ones(34, dtype=torch.long))
+    assert torch.bincount(data.y[data.train_mask]).tolist() == [3, 3]
+    assert int(data.val_mask.sum()) == 14 and int(data.test_mask.sum()) == 14
+    assert not torch.equal(data.train_mask, karate_club(num_train_per_class=3, seed=2).train_mask)
+    assert set(map(tuple, data.edge_index.t().tolist())) == {
+        e for u, v in nx.karate_club_graph().edges() for e in ((u, v), (v, u))
+    }
+    with pytest.raises(ValueError):
+        karate_club(num_train_per_class=17)
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Make any attempt at network access fail loudly."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("network access attempted")
+
+    import torch_geometric.data.download as download
+    import torch_geometric.io.fs as fs
+
+    monkeypatch.setattr(download, "download_url", refuse)
+    monkeypatch.setattr(fs, "cp", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def _write_tu(root, name: str, graphs: list[tuple[int, list[tuple[int, int]], int, list[int]]]) -> None:
+    """TU raw text files: one-based node ids numbered across the data set, one line per edge direction."""
+    raw = root / name / "raw"
+    raw.mkdir(parents=True)
+    lines = {"A": [], "graph_indicator": [], "graph_labels": [], "node_labels": []}
+    offset = 0
+    for g, (n, edges, label, node_labels) in enumerate(graphs, start=1):
+        for u, v in edges:
+            lines["A"] += [f"{u + offset + 1}, {v + offset + 1}", f"{v + offset + 1}, {u + offset + 1}"]
+        lines["graph_indicator"] += [str(g)] * n
+        lines["graph_labels"].append(str(label))
+        lines["node_labels"] += [str(c) for c in node_labels]
+        offset += n
+    for part, content in lines.items():
+        (raw / f"{name}_{part}.txt").write_text("\n".join(content) + "\n")
+
+
+def test_load_local_tu_dataset(tmp_path, offline):
+    graphs = [
+        (3, [(0, 1), (1, 2)], -1, [0, 1, 0]),
+        (4, [(0, 1), (1, 2), (2, 3), (3, 0)], 1, [2, 2, 1, 0]),
+        (2, [(0, 1)], 1, [1, 1]),
+    ]
+    _write_tu(tmp_path, "TOY", graphs)
+    dataset = load_local_dataset(str(tmp_path), "TOY")
+    assert len(dataset) == 3 and dataset.num_classes == 2
+    for d, (n, edges, label, node_labels) in zip(dataset, graphs):
+        assert d.num_nodes == n
+        assert set(map(tuple, d.edge_index.t().tolist())) == {e for u, v in edges for e in ((u, v), (v, u))}
+        assert int(d.y) == (0 if label == -1 else 1)
+        assert d.x.argmax(1).tolist() == node_labels and d.x.shape == (n, 3)
+    # A processed copy alone is enough, still without any download.
+    for f in (tmp_path / "TOY" / "raw").iterdir():
+        f.unlink()
+    again = load_local_dataset(str(tmp_path), "TOY")
+    assert torch.equal(again[1].edge_index, dataset[1].edge_index)
+
+
+def test_load_local_dataset_missing_files(tmp_path, offline):
+    with pytest.raises(FileNotFoundError, match="MUTAG_A.txt") as info:
+        load_local_dataset(str(tmp_path), "MUTAG")
+    assert os.path.join(str(tmp_path), "MUTAG", "raw") in str(info.value)
+    with pytest.raises(FileNotFoundError, match=r"ind\.cora\.x"):
+        load_local_dataset(str(tmp_path), "Cora", kind="Planetoid")
+    # Layouts the pre-check does not model (the cleaned TU copies live in raw_cleaned/) still refuse to download.
+    _write_tu(tmp_path, "TOY", [(2, [(0, 1)], 0, [0, 1])])
+    with pytest.raises(FileNotFoundError, match="raw_cleaned"):
+        load_local_dataset(str(tmp_path), "TOY", cleaned=True)
+    with pytest.raises(ValueError, match="kind"):
+        load_local_dataset(str(tmp_path), "MUTAG", kind="OGB")
