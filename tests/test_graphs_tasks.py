@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections import Counter
 
 import networkx as nx
@@ -12,6 +11,7 @@ import torch
 from torch_geometric.data import Data
 
 from graphs.datasets import karate_club, load_local_dataset
+from graph_files import offline, write_tu  # noqa: F401  (offline is a fixture)
 from graphs.tasks import CSL_NODES, CSL_SKIPS, PATTERN_SIZE, TASKS, make_task, split
 
 NUM_GRAPHS = 30
@@ -235,45 +235,13 @@ def test_karate_club_masks():
         karate_club(num_train_per_class=17)
 
 
-@pytest.fixture
-def offline(monkeypatch):
-    """Make any attempt at network access fail loudly."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("network access attempted")
-
-    import torch_geometric.data.download as download
-    import torch_geometric.io.fs as fs
-
-    monkeypatch.setattr(download, "download_url", refuse)
-    monkeypatch.setattr(fs, "cp", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-
-
-def _write_tu(root, name: str, graphs: list[tuple[int, list[tuple[int, int]], int, list[int]]]) -> None:
-    """TU raw text files: one-based node ids numbered across the data set, one line per edge direction."""
-    raw = root / name / "raw"
-    raw.mkdir(parents=True)
-    lines = {"A": [], "graph_indicator": [], "graph_labels": [], "node_labels": []}
-    offset = 0
-    for g, (n, edges, label, node_labels) in enumerate(graphs, start=1):
-        for u, v in edges:
-            lines["A"] += [f"{u + offset + 1}, {v + offset + 1}", f"{v + offset + 1}, {u + offset + 1}"]
-        lines["graph_indicator"] += [str(g)] * n
-        lines["graph_labels"].append(str(label))
-        lines["node_labels"] += [str(c) for c in node_labels]
-        offset += n
-    for part, content in lines.items():
-        (raw / f"{name}_{part}.txt").write_text("\n".join(content) + "\n")
-
-
 def test_load_local_tu_dataset(tmp_path, offline):
     graphs = [
         (3, [(0, 1), (1, 2)], -1, [0, 1, 0]),
         (4, [(0, 1), (1, 2), (2, 3), (3, 0)], 1, [2, 2, 1, 0]),
         (2, [(0, 1)], 1, [1, 1]),
     ]
-    _write_tu(tmp_path, "TOY", graphs)
+    write_tu(tmp_path, "TOY", graphs)
     dataset = load_local_dataset(str(tmp_path), "TOY")
     assert len(dataset) == 3 and dataset.num_classes == 2
     for d, (n, edges, label, node_labels) in zip(dataset, graphs):
@@ -295,7 +263,7 @@ def test_load_local_dataset_missing_files(tmp_path, offline):
     with pytest.raises(FileNotFoundError, match=r"ind\.cora\.x"):
         load_local_dataset(str(tmp_path), "Cora", kind="Planetoid")
     # Layouts the pre-check does not model (the cleaned TU copies live in raw_cleaned/) still refuse to download.
-    _write_tu(tmp_path, "TOY", [(2, [(0, 1)], 0, [0, 1])])
+    write_tu(tmp_path, "TOY", [(2, [(0, 1)], 0, [0, 1])])
     with pytest.raises(FileNotFoundError, match="raw_cleaned"):
         load_local_dataset(str(tmp_path), "TOY", cleaned=True)
     with pytest.raises(ValueError, match="kind"):
