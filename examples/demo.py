@@ -6,7 +6,9 @@ Parts: the operator benchmark (``benchmarks/ops.py --quick``), the state-trackin
 (``examples/state_tracking.py --quick --tasks parity``) and the forecasting example on statsmodels' sunspots
 (``examples/timeseries/forecast.py --quick``), the dynamical-systems reconstruction of Lorenz-63
 (``examples/timeseries/dynamics.py --quick``) and a small LightNet trained for a few epochs on scikit-learn's
-digits (``examples/vision/train.py --epochs 6``). Each prints its own tables and writes its plots under ``runs/``.
+digits (``examples/vision/train.py --epochs 6``), and the graph task benchmark on two tasks
+(``examples/graphs/benchmark_tasks.py --quick``) with the karate club (``examples/graphs/karate.py --quick``).
+Each prints its own tables and writes its plots under ``runs/``.
 """
 from __future__ import annotations
 
@@ -71,6 +73,17 @@ def main() -> None:
     summary.append(("vision (digits)", f"small LightNet, {vision['epochs']} epochs: test accuracy",
                     f"{100 * vision['test_acc']:.1f}%"))
     timings.append(("vision", time.perf_counter() - start))
+
+    start = time.perf_counter()
+    for row in load("examples/graphs/benchmark_tasks.py").main(["--quick", "--out", "runs/graphs_demo"]):
+        summary.append(("graphs (synthetic tasks)", f"{row['model']} on {row['task']}: test accuracy",
+                        f"{100 * row['test_acc']:.1f}%"))
+    karate = load("examples/graphs/karate.py").main(["--quick"])
+    for name in dict.fromkeys(r["model"] for r in karate):
+        accs = [r["test_acc"] for r in karate if r["model"] == name]
+        summary.append(("graphs (karate club)", f"{name}, 2 labels per club: mean test accuracy",
+                        f"{100 * sum(accs) / len(accs):.1f}%"))
+    timings.append(("graphs", time.perf_counter() - start))
 
     print("\n## make demo: summary\n")
     print("| part | measurement | value |")

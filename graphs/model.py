@@ -42,8 +42,10 @@ class GSMPlusPlus(nn.Module):
             is not HAC).
         pe_levels: tree levels the positional encoding describes (deeper levels are cut, shallower padded).
         tie_orders: tie-break orders averaged in evaluation.
-        hac_affinity: affinity of the HAC tree (``"cosine"``, ``"structural"`` or a callable), shared by the
-            HAC tokenizers and the positional encoding.
+        hac_affinity: affinity of the HAC tree, shared by the HAC tokenizers and the positional encoding:
+            ``"cosine"`` or ``"structural"`` on the input features (see :func:`graphs.tokenize.hac`), a callable,
+            or ``"learned"``: cosine of the model's own node embeddings ``embed(x)``, so the tree follows what
+            the embedding learns from the task (the tree itself passes no gradient).
         tokenizer_kwargs: options of the other tokenizers, for example ``{"khop": {"k": 2}}``.
         **layer_kwargs: passed to every :class:`~graphs.conv.GSMConv` (``num_heads``, ``dropout``, ``edge_dim``,
             ``top_k``, ``mixer_kwargs``, ...).
@@ -108,7 +110,10 @@ class GSMPlusPlus(nn.Module):
         names = self.tokenizations
         tree = None
         if self.positional or any(name in HAC_TOKENIZERS for name in names):
-            tree = hac(x, edge_index, batch, num_nodes=x.shape[0], affinity=self.hac_affinity, seed=seed)
+            if self.hac_affinity == "learned":
+                tree = hac(self.embed(x), edge_index, batch, num_nodes=x.shape[0], affinity="cosine", seed=seed)
+            else:
+                tree = hac(x, edge_index, batch, num_nodes=x.shape[0], affinity=self.hac_affinity, seed=seed)
         plans = {}
         for name in names:
             if name in HAC_TOKENIZERS:

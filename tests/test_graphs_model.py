@@ -187,3 +187,14 @@ def test_gsm_learns_connectivity_without_nan():
     losses = result.history["loss"]
     assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
     assert 0.0 <= result.test_acc <= 1.0 and result.best_epoch < 6
+
+
+def test_learned_affinity_clusters_the_embeddings():
+    g = random_graph(20, 12, 6, seed=4)
+    net = model(hac_affinity="learned")
+    with torch.no_grad():
+        plans, _ = net.tokenize(g.x, g.edge_index, torch.zeros(20, dtype=torch.long), seed=0)
+        expected = build_plan("hac_dfs", net.embed(g.x), g.edge_index, seed=0)
+        raw = build_plan("hac_dfs", g.x, g.edge_index, seed=0)
+    assert torch.equal(plans["hac_dfs"].pool_node, expected.pool_node)
+    assert not torch.equal(expected.pool_node, raw.pool_node)
