@@ -38,13 +38,10 @@ first step.
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import pickle
 import statistics
 import sys
 import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +53,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import timm  # noqa: E402
 
 import vision  # noqa: E402,F401  (registers lightnet_* with timm)
-from benchmarks.ops import proc_status_kb  # noqa: E402
+from benchmarks.measure import ChildError, in_child, peak_bytes, reset_peak  # noqa: E402
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -125,9 +122,7 @@ def run_config(model: str, spec: ModelSpec, size: int, mode: str, batch: int, wa
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
     else:
-        with open("/proc/self/clear_refs", "w") as f:  # resets VmHWM to the current resident set
-            f.write("5")
-        base = proc_status_kb("VmRSS:") * 1024
+        base = reset_peak()
     now = time.process_time if clock == "cpu" else time.perf_counter
     first = None
     for _ in range(max(1, warmup)):
@@ -146,7 +141,7 @@ def run_config(model: str, spec: ModelSpec, size: int, mode: str, batch: int, wa
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device) - base
     else:
-        peak = proc_status_kb("VmHWM:") * 1024 - base
+        peak = peak_bytes(base)
     seconds = statistics.median(times)
     return {
         "resolution": size, "tokens": tokens_per_image(spec, size), "model": model, "mode": mode,
@@ -159,28 +154,10 @@ def measure(threads: int, device: torch.device, *args: Any) -> dict[str, Any]:
     """One configuration: in a forked child on the CPU (a clean heap for the peak resident set), here on CUDA."""
     if device.type == "cuda":
         return run_config(*args, device=device)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child
-        os.close(read)
-        try:
-            torch.set_num_threads(threads)
-            payload: Any = run_config(*args, device=device)
-        except BaseException:  # noqa: BLE001  (reported by the parent)
-            payload = traceback.format_exc()
-        try:
-            with os.fdopen(write, "wb") as pipe:
-                pipe.write(pickle.dumps(payload))
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        data = pipe.read()
-    os.waitpid(pid, 0)
-    result = pickle.loads(data) if data else "child exited without a result (killed? out of memory?)"
-    if isinstance(result, str):
-        raise RuntimeError(f"benchmark child failed for {args[:3]}:\n{result}")
-    return result
+    try:
+        return in_child(run_config, *args, threads=threads, device=device)
+    except ChildError as err:
+        raise RuntimeError(f"benchmark failed for {args[:3]}: {err}") from err
 
 
 def _ratio(a: float, b: float) -> str:

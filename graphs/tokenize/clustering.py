@@ -40,7 +40,7 @@ structural features of fallback graphs). They depend on features only, not on no
 Cost: one sort of the edges, then per level a few passes over the remaining cluster-graph edges (gathering the
 two endpoint features of each) and over the clusters; coarse graphs drop their parallel edges once a
 ``C x C`` table is cheap. Random graphs keep most edges until the last levels and are the slow case
-(``benchmarks/graphs_hac.py``).
+(``benchmarks/graphs.py``).
 
 The clustering is combinatorial and not differentiable: it runs under ``torch.no_grad`` and its outputs are
 integer indices (and ordering keys) with no gradient.
