@@ -149,3 +149,31 @@ class Calibration:
     def lidar_to_image(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """LiDAR points (N, 3) -> (pixels (N, 2), depth (N,)); see :meth:`rect_to_image`."""
         return self.rect_to_image(self.lidar_to_rect(points))
+
+    def to_text(self, extra: dict[str, np.ndarray] | None = None) -> str:
+        """This calibration as KITTI object calib-file text (``KEY: v1 v2 ...``, ``%.12e`` values).
+
+        Args:
+            extra: further keys to write (e.g. ``P0``, ``P1``, ``P3``, ``Tr_imu_to_velo``, which
+                this class does not hold); keys KITTI knows are checked for their value count.
+                Known keys are written in KITTI's order, unknown ones after them.
+
+        Returns:
+            Text that :meth:`from_file` reads back to this calibration.
+        """
+        values = {k: np.asarray(v, dtype=np.float64).reshape(-1) for k, v in (extra or {}).items()}
+        for key in _REQUIRED:
+            if key in values:
+                raise ValueError(f"extra must not contain {key!r}; it is part of the Calibration")
+        values.update(P2=self.P2.reshape(-1), R0_rect=self.R0_rect.reshape(-1), Tr_velo_to_cam=self.Tr_velo_to_cam.reshape(-1))
+        for key, vals in values.items():
+            expected = _EXPECTED_COUNTS.get(key)
+            if expected is not None and vals.size != expected:
+                raise ValueError(f"{key} needs {expected} values, got {vals.size}")
+        order = [k for k in _EXPECTED_COUNTS if k in values] + [k for k in values if k not in _EXPECTED_COUNTS]
+        return "".join(key + ": " + " ".join(f"{v:.12e}" for v in values[key]) + "\n" for key in order)
+
+    def write(self, path: str | os.PathLike, extra: dict[str, np.ndarray] | None = None) -> None:
+        """Write :meth:`to_text` to ``path``."""
+        with open(os.fspath(path), "w", encoding="utf-8") as fh:
+            fh.write(self.to_text(extra))

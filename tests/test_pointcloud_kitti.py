@@ -311,3 +311,18 @@ def test_points_round_trip_and_bad_size(tmp_path):
         read_points(bad)
     with pytest.raises(ValueError, match=r"shape \(N, 4\)"):
         write_points(p, np.zeros((3, 3), np.float32))
+
+
+def test_calibration_write_round_trip(calib, tmp_path):
+    p3 = np.arange(12, dtype=np.float64).reshape(3, 4) + 0.5
+    p = tmp_path / "written.txt"
+    calib.write(p, extra={"P3": p3})
+    keys = [line.split(":")[0] for line in p.read_text().splitlines()]
+    assert keys == ["P2", "P3", "R0_rect", "Tr_velo_to_cam"]
+    back = Calibration.from_file(p)
+    for name in ("P2", "R0_rect", "Tr_velo_to_cam"):
+        np.testing.assert_allclose(getattr(back, name), getattr(calib, name), rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="P3 needs 12 values"):
+        calib.to_text(extra={"P3": np.zeros(5)})
+    with pytest.raises(ValueError, match="must not contain 'P2'"):
+        calib.to_text(extra={"P2": p3})
