@@ -1,0 +1,315 @@
+"""KITTI object-detection dataset and batch collation in OpenPCDet conventions.
+
+Layout read (the official KITTI object benchmark tree)::
+
+    root/ImageSets/{train,val}.txt          optional: one frame id per line
+    root/training/velodyne/<id>.bin         (N, 4) float32 x, y, z, intensity (LiDAR frame)
+    root/training/label_2/<id>.txt          camera-frame labels (15 fields per line)
+    root/training/calib/<id>.txt            P0-P3, R0_rect, Tr_velo_to_cam, Tr_imu_to_velo
+
+Every sample is a dict of numpy arrays (plus the frame's :class:`Calibration`); :func:`collate` stacks a
+list of them into OpenPCDet's batch layout. Boxes are ``(M, 7) (x, y, z, dx, dy, dz, heading)`` in the LiDAR
+frame with z at the box centre.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from pointcloud.boxes import boxes_camera_to_lidar, points_in_boxes
+from pointcloud.calibration import Calibration
+from pointcloud.kitti_io import KittiObject, difficulty, read_labels, read_points
+
+__all__ = ["KittiDataset", "collate", "IMAGE_SIZE", "KITTI_CLASSES"]
+
+# (width, height) of KITTI image 2. Real frames vary by a few pixels (1224..1242 x 370..376); the fixed
+# nominal size keeps the FOV crop independent of the images, which this dataset does not read.
+IMAGE_SIZE = (1242, 375)
+
+# Every class name a KITTI object label can carry (DontCare handled separately).
+KITTI_CLASSES = ("Car", "Van", "Truck", "Pedestrian", "Person_sitting", "Cyclist", "Tram", "Misc")
+
+_SPLITS = ("train", "val")
+
+
+def _empty_boxes() -> np.ndarray:
+    return np.zeros((0, 7), dtype=np.float32)
+
+
+def _camera_boxes(objects: Sequence[KittiObject]) -> np.ndarray:
+    """KITTI objects -> (M, 7) float64 camera boxes ``(x, y, z, l, h, w, ry)`` (bottom centre, rect frame)."""
+    if not objects:
+        return np.zeros((0, 7), dtype=np.float64)
+    rows = []
+    for obj in objects:
+        h, w, l = obj.dims_hwl
+        rows.append([*obj.location, l, h, w, obj.ry])
+    return np.asarray(rows, dtype=np.float64)
+
+
+def _objects_to_lidar(objects: Sequence[KittiObject], calib: Calibration, where: str) -> np.ndarray:
+    """Real objects -> (M, 7) float32 LiDAR boxes via :func:`boxes_camera_to_lidar` (float64 inside)."""
+    if not objects:
+        return _empty_boxes()
+    try:
+        boxes = boxes_camera_to_lidar(torch.from_numpy(_camera_boxes(objects)), calib)
+    except ValueError as exc:  # e.g. a label with a non-positive size: say which file it came from
+        raise ValueError(f"{where}: {exc}") from None
+    return boxes.numpy().astype(np.float32)
+
+
+def _dontcare_to_lidar(objects: Sequence[KittiObject], calib: Calibration) -> np.ndarray:
+    """DontCare regions -> (D, 7) float32 LiDAR boxes, same formula as :func:`boxes_camera_to_lidar`.
+
+    KITTI writes placeholder 3-D fields on DontCare lines (size -1, location -1000, ry -10), which
+    :func:`boxes_camera_to_lidar` rightly rejects; they are transformed here without the size check so
+    the array has the documented shape. Only their 2-D boxes (``dontcare_bbox``) carry meaning: the
+    KITTI evaluation ignores detections that overlap them in the image.
+    """
+    if not objects:
+        return _empty_boxes()
+    cam = _camera_boxes(objects)
+    l, h, w, ry = cam[:, 3], cam[:, 4], cam[:, 5], cam[:, 6]
+    bottom = calib.rect_to_lidar(cam[:, :3])
+    centre = bottom + np.stack([np.zeros_like(h), np.zeros_like(h), h / 2], axis=1)
+    heading = -(math.pi / 2 + ry)
+    return np.concatenate([centre, np.stack([l, w, h, heading], axis=1)], axis=1).astype(np.float32)
+
+
+def _bbox(objects: Sequence[KittiObject]) -> np.ndarray:
+    """(M, 4) float32 2-D boxes ``(left, top, right, bottom)`` in image-2 pixels."""
+    if not objects:
+        return np.zeros((0, 4), dtype=np.float32)
+    return np.stack([obj.bbox for obj in objects]).astype(np.float32)
+
+
+def range_mask(points: np.ndarray, point_cloud_range: Sequence[float]) -> np.ndarray:
+    """(N,) bool: points inside ``[x0, x1) x [y0, y1) x [z0, z1)``.
+
+    Half-open and compared in float64, exactly like :func:`pointcloud.voxels.voxelize`, so every point the
+    dataset keeps lands in a voxel and none is dropped later.
+    """
+    xyz = points[:, :3].astype(np.float64)
+    lo = np.asarray(point_cloud_range[:3], dtype=np.float64)
+    hi = np.asarray(point_cloud_range[3:], dtype=np.float64)
+    return np.all((xyz >= lo) & (xyz < hi), axis=1)
+
+
+def fov_mask(points: np.ndarray, calib: Calibration, image_size: tuple[int, int] = IMAGE_SIZE) -> np.ndarray:
+    """(N,) bool: points in front of camera 2 whose projection falls inside the image.
+
+    ``0 <= u < width``, ``0 <= v < height`` and depth ``>= 0`` (OpenPCDet's ``get_fov_flag`` rule). KITTI
+    labels only cover objects visible in the front camera, so points outside its view would be unlabeled
+    background (and the rear half of a 360-degree scan at that).
+    """
+    if points.shape[0] == 0:
+        return np.zeros(0, dtype=bool)
+    pixels, depth = calib.lidar_to_image(points[:, :3])
+    width, height = image_size
+    with np.errstate(invalid="ignore"):  # depth-0 points give NaN pixels; NaN compares False
+        return ((pixels[:, 0] >= 0) & (pixels[:, 0] < width)
+                & (pixels[:, 1] >= 0) & (pixels[:, 1] < height) & (depth >= 0))
+
+
+class KittiDataset:
+    """KITTI object-detection frames from ``root/training`` as OpenPCDet-style sample dicts.
+
+    Args:
+        root: KITTI object root (holding ``training/`` and optionally ``ImageSets/``).
+        split: ``"train"`` or ``"val"``. Frames come from ``root/ImageSets/<split>.txt`` when that file
+            exists, else every ``training/velodyne/*.bin`` id, sorted (both splits then see all frames).
+        classes: classes kept as ground truth, in class-index order (index ``i`` -> ``i + 1`` in
+            ``gt_classes`` / :func:`collate`; 0 is padding).
+        point_cloud_range: ``(x0, y0, z0, x1, y1, z1)``; points outside are dropped (half-open, as the
+            voxelizer). Boxes are *not* filtered by the range: evaluation needs every labelled object.
+        fov_only: also drop points that do not project into the 1242x375 image of camera 2 (in front of
+            it); KITTI labels only cover the front camera's view.
+        transform: ``callable(dict) -> dict`` applied last (augmentation). A transform that drops boxes
+            must drop the matching rows of ``gt_names`` / ``gt_classes`` too.
+
+    Raises:
+        ValueError: unknown split, or ``classes`` empty / containing duplicates or ``DontCare``.
+        FileNotFoundError: ``root``, a ``training/`` sub-folder, or a listed frame's file is missing
+            (the message names the path).
+
+    Each sample (``dataset[i]``) holds, with M kept objects and D DontCare regions:
+        ``frame_id`` str; ``points`` (N, 4) float32 (cropped); ``gt_boxes`` (M, 7) float32 LiDAR boxes;
+        ``gt_names`` (M,) str; ``gt_classes`` (M,) int64 1-based index into ``classes``;
+        ``difficulty`` (M,) int64 (0 easy, 1 moderate, 2 hard, -1 none); ``truncated`` (M,) float32;
+        ``occluded`` (M,) int64; ``alpha`` (M,) float32; ``bbox`` (M, 4) float32; ``num_points_in_gt``
+        (M,) int64 counted in the returned (cropped) points; ``other_boxes`` (K, 7) float32,
+        ``other_names`` (K,) str, ``other_bbox`` (K, 4) float32 for labelled objects of other classes
+        (the KITTI evaluation neither rewards nor penalises detections of e.g. a Car on a Van, and
+        ignores Person_sitting for Pedestrian, so it needs them); ``dontcare_boxes`` (D, 7) float32,
+        ``dontcare_bbox`` (D, 4) float32; ``calib`` the frame's :class:`Calibration`.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        *,
+        classes: Sequence[str] = ("Car", "Pedestrian", "Cyclist"),
+        point_cloud_range: Sequence[float] = (0, -40, -3, 70.4, 40, 1),
+        fov_only: bool = True,
+        transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
+        if split not in _SPLITS:
+            raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
+        classes = tuple(classes)
+        if not classes or len(set(classes)) != len(classes) or "DontCare" in classes:
+            raise ValueError(f"classes must be non-empty, unique and not include DontCare, got {classes}")
+        pcr = tuple(float(v) for v in point_cloud_range)
+        if len(pcr) != 6 or not all(pcr[a + 3] > pcr[a] for a in range(3)):
+            raise ValueError(f"point_cloud_range must be (x0, y0, z0, x1, y1, z1) with max > min, got {pcr}")
+
+        self.root = os.fspath(root)
+        self.split = split
+        self.classes = classes
+        self.point_cloud_range = pcr
+        self.fov_only = fov_only
+        self.transform = transform
+
+        if not os.path.isdir(self.root):
+            raise FileNotFoundError(f"KITTI root folder not found: {self.root}")
+        training = os.path.join(self.root, "training")
+        self._dirs = {}
+        for sub in ("velodyne", "label_2", "calib"):
+            path = os.path.join(training, sub)
+            if not os.path.isdir(path):
+                raise FileNotFoundError(f"KITTI folder not found: {path} (expected root/training/{sub})")
+            self._dirs[sub] = path
+
+        split_file = os.path.join(self.root, "ImageSets", f"{split}.txt")
+        if os.path.isfile(split_file):
+            with open(split_file, "r", encoding="utf-8") as fh:
+                ids = [line.strip() for line in fh if line.strip()]
+        else:
+            ids = sorted(name[:-4] for name in os.listdir(self._dirs["velodyne"]) if name.endswith(".bin"))
+        self.frame_ids: list[str] = ids
+        # Check every frame's files now: failing at construction beats failing epochs into training.
+        for fid in ids:
+            for path in self._paths(fid):
+                if not os.path.isfile(path):
+                    source = split_file if os.path.isfile(split_file) else self._dirs["velodyne"]
+                    raise FileNotFoundError(f"KITTI file not found: {path} (frame {fid!r} listed by {source})")
+
+    def _paths(self, frame_id: str) -> tuple[str, str, str]:
+        """(velodyne .bin, label_2 .txt, calib .txt) paths of one frame."""
+        return (os.path.join(self._dirs["velodyne"], f"{frame_id}.bin"),
+                os.path.join(self._dirs["label_2"], f"{frame_id}.txt"),
+                os.path.join(self._dirs["calib"], f"{frame_id}.txt"))
+
+    def __len__(self) -> int:
+        return len(self.frame_ids)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} frames")
+        frame_id = self.frame_ids[index]
+        bin_path, label_path, calib_path = self._paths(frame_id)
+        calib = Calibration.from_file(calib_path)
+
+        points = read_points(bin_path)  # (N, 4) float32, N may be 0 (0-byte file)
+        keep = range_mask(points, self.point_cloud_range)
+        if self.fov_only:
+            keep &= fov_mask(points, calib)
+        points = np.ascontiguousarray(points[keep], dtype=np.float32)
+
+        objects = read_labels(label_path)
+        gt = [o for o in objects if o.type in self.classes]
+        dontcare = [o for o in objects if o.type == "DontCare"]
+        other = [o for o in objects if o.type not in self.classes and o.type != "DontCare"]
+
+        gt_boxes = _objects_to_lidar(gt, calib, label_path)
+        if len(gt):
+            # Counted in the returned points (OpenPCDet counts in the FOV points too), so that the
+            # database sampler / min-points filters see what the network sees.
+            inside = points_in_boxes(torch.from_numpy(points[:, :3]), torch.from_numpy(gt_boxes))
+            num_points = inside.sum(dim=1).numpy().astype(np.int64)
+        else:
+            num_points = np.zeros(0, dtype=np.int64)
+
+        sample: dict[str, Any] = {
+            "frame_id": frame_id,
+            "points": points,
+            "gt_boxes": gt_boxes,
+            "gt_names": np.array([o.type for o in gt], dtype=str),
+            "gt_classes": np.array([self.classes.index(o.type) + 1 for o in gt], dtype=np.int64),
+            "difficulty": np.array([difficulty(o) for o in gt], dtype=np.int64),
+            "truncated": np.array([o.truncated for o in gt], dtype=np.float32),
+            "occluded": np.array([o.occluded for o in gt], dtype=np.int64),
+            "alpha": np.array([o.alpha for o in gt], dtype=np.float32),
+            "bbox": _bbox(gt),
+            "num_points_in_gt": num_points,
+            "other_boxes": _objects_to_lidar(other, calib, label_path),
+            "other_names": np.array([o.type for o in other], dtype=str),
+            "other_bbox": _bbox(other),
+            "dontcare_boxes": _dontcare_to_lidar(dontcare, calib),
+            "dontcare_bbox": _bbox(dontcare),
+            "calib": calib,
+        }
+        if self.transform is not None:
+            sample = self.transform(sample)
+        return sample
+
+
+def collate(samples: Sequence[dict[str, Any]], classes: Sequence[str] | None = None) -> dict[str, Any]:
+    """Stack samples into OpenPCDet's batch layout (numpy arrays; move to torch/GPU afterwards).
+
+    Args:
+        samples: B sample dicts as :class:`KittiDataset` returns.
+        classes: only needed for samples without ``gt_classes`` (e.g. built by hand): class names in
+            index order, used to map ``gt_names`` to 1-based indices.
+
+    Returns:
+        ``points`` (sum N, 5) float32 ``[batch, x, y, z, intensity]``; ``gt_boxes`` (B, max M, 8) float32,
+        the last column the 1-based class index, rows past a sample's M all zero (class 0 = padding;
+        max M may be 0); ``frame_id`` list of B str; ``batch_size`` int B; every other field a list of B
+        per-sample values.
+
+    Raises:
+        ValueError: empty ``samples``, or a gt name not in ``classes`` when ``gt_classes`` is absent.
+    """
+    if not samples:
+        raise ValueError("collate needs at least one sample")
+    batch_size = len(samples)
+
+    point_parts = []
+    for b, s in enumerate(samples):
+        pts = np.asarray(s["points"], dtype=np.float32).reshape(-1, 4)
+        point_parts.append(np.concatenate([np.full((len(pts), 1), b, dtype=np.float32), pts], axis=1))
+    points = np.concatenate(point_parts, axis=0)
+
+    max_m = max(len(s["gt_boxes"]) for s in samples)
+    gt_boxes = np.zeros((batch_size, max_m, 8), dtype=np.float32)
+    for b, s in enumerate(samples):
+        m = len(s["gt_boxes"])
+        if not m:
+            continue
+        if "gt_classes" in s:
+            cls = np.asarray(s["gt_classes"])
+        elif classes is not None:
+            unknown = sorted(set(s["gt_names"]) - set(classes))
+            if unknown:
+                raise ValueError(f"sample {b}: gt names {unknown} not in classes {tuple(classes)}")
+            cls = np.array([list(classes).index(n) + 1 for n in s["gt_names"]])
+        else:
+            raise ValueError(f"sample {b} has no gt_classes; pass classes= to map gt_names")
+        gt_boxes[b, :m, :7] = s["gt_boxes"]
+        gt_boxes[b, :m, 7] = cls
+
+    batch: dict[str, Any] = {
+        "points": points,
+        "gt_boxes": gt_boxes,
+        "frame_id": [s["frame_id"] for s in samples],
+        "batch_size": batch_size,
+    }
+    for key in samples[0]:
+        if key not in batch:
+            batch[key] = [s.get(key) for s in samples]
+    return batch

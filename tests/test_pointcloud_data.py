@@ -1,0 +1,258 @@
+"""KittiDataset and collate (fast, CPU): the real sample frame and a tiny KITTI tree built in tmp_path."""
+import functools
+import os
+import tempfile
+
+import numpy as np
+import pytest
+import torch
+
+from pointcloud.boxes import boxes_camera_to_lidar, boxes_lidar_to_camera
+from pointcloud.calibration import Calibration
+from pointcloud.data import KittiDataset, collate, fov_mask
+from pointcloud.kitti_io import difficulty, read_labels, write_points
+
+SAMPLE_ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "kitti_sample")
+FRAME = "000008"
+# Points inside each Car of frame 000008, in label order (ground truth from the task statement).
+CAR_POINT_COUNTS = [1325, 1900, 881, 659, 55, 162]
+PCR = (0.0, -40.0, -3.0, 70.4, 40.0, 1.0)
+
+requires_sample = pytest.mark.skipif(
+    not all(os.path.isfile(os.path.join(SAMPLE_ROOT, "training", sub, f"{FRAME}.{ext}"))
+            for sub, ext in (("velodyne", "bin"), ("label_2", "txt"), ("calib", "txt"))),
+    reason=f"KITTI sample frame {FRAME} not found under {os.path.abspath(SAMPLE_ROOT)}",
+)
+
+# A KITTI-style calibration with every key a real calib file has (values of a typical KITTI frame), so the
+# tiny-tree tests do not depend on the shared sample.
+CALIB_TEXT = """\
+P0: 721.5377 0 609.5593 0 0 721.5377 172.854 0 0 0 1 0
+P1: 721.5377 0 609.5593 -387.5744 0 721.5377 172.854 0 0 0 1 0
+P2: 721.5377 0 609.5593 44.85728 0 721.5377 172.854 0.2163791 0 0 1 0.002745884
+P3: 721.5377 0 609.5593 -339.5242 0 721.5377 172.854 2.199936 0 0 1 0.002729905
+R0_rect: 0.9999239 0.00983776 -0.00744505 -0.0098698 0.9999421 -0.004278459 0.007402527 0.004351614 0.9999631
+Tr_velo_to_cam: 0.007533745 -0.9999714 -0.000616602 -0.004069766 0.01480249 0.0007280733 -0.9998902 -0.07631618 0.9998621 0.00752379 0.01480755 -0.2717806
+Tr_imu_to_velo: 0.9999976 0.0007553071 -0.002035826 -0.8086759 -0.0007854027 0.9998898 -0.01482298 0.3195559 0.002024406 0.01482454 0.9998881 -0.7997231
+"""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Real frame
+# ----------------------------------------------------------------------------------------------------------
+@requires_sample
+def test_real_frame_cars_dontcare_and_point_counts():
+    ds = KittiDataset(SAMPLE_ROOT, "train")
+    assert ds.frame_ids == [FRAME]  # no ImageSets in the sample: every velodyne id
+    s = ds[0]
+    assert s["frame_id"] == FRAME
+    assert list(s["gt_names"]) == ["Car"] * 6
+    assert s["gt_boxes"].shape == (6, 7) and s["gt_boxes"].dtype == np.float32
+    assert s["dontcare_boxes"].shape == (4, 7) and s["dontcare_bbox"].shape == (4, 4)
+    assert s["num_points_in_gt"].tolist() == CAR_POINT_COUNTS
+    pts = s["points"]
+    assert pts.dtype == np.float32 and pts.ndim == 2 and pts.shape[1] == 4 and len(pts) > 0
+    xyz = pts[:, :3].astype(np.float64)
+    assert np.all(xyz >= np.array(PCR[:3])) and np.all(xyz < np.array(PCR[3:]))
+    assert fov_mask(pts, s["calib"]).all()
+    # Labels, difficulty and boxes agree with the committed readers / converters.
+    cars = [o for o in read_labels(os.path.join(SAMPLE_ROOT, "training", "label_2", f"{FRAME}.txt"))
+            if o.type == "Car"]
+    assert s["difficulty"].tolist() == [difficulty(o) for o in cars]
+    cam = torch.tensor([[*o.location, o.dims_hwl[2], o.dims_hwl[0], o.dims_hwl[1], o.ry] for o in cars],
+                       dtype=torch.float64)
+    np.testing.assert_allclose(s["gt_boxes"], boxes_camera_to_lidar(cam, s["calib"]).numpy(), atol=1e-5)
+    np.testing.assert_allclose(s["bbox"], np.stack([o.bbox for o in cars]), atol=1e-4)
+    assert s["truncated"].tolist() == pytest.approx([o.truncated for o in cars])
+    assert s["occluded"].tolist() == [o.occluded for o in cars]
+    assert s["other_boxes"].shape == (0, 7) and len(s["other_names"]) == 0
+
+
+@requires_sample
+def test_real_frame_cropping_does_not_change_counts():
+    # The shipped scan is already limited to the camera's view and the range crop only removes points
+    # beyond x = 70.4 m or outside z in [-3, 1): no labelled car loses a point either way.
+    full = KittiDataset(SAMPLE_ROOT, fov_only=False, point_cloud_range=(-1e3, -1e3, -1e3, 1e3, 1e3, 1e3))[0]
+    cropped = KittiDataset(SAMPLE_ROOT)[0]
+    assert full["num_points_in_gt"].tolist() == CAR_POINT_COUNTS
+    assert len(cropped["points"]) < len(full["points"])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Tiny synthetic tree
+# ----------------------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _calib() -> Calibration:
+    """CALIB_TEXT parsed by the committed reader (it only reads files, hence the temporary one)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "calib.txt")
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(CALIB_TEXT)
+        return Calibration.from_file(path)
+
+
+def _label_line(name: str, lidar_box, bbox=(500.0, 150.0, 600.0, 250.0), truncated=0.0, occluded=0) -> str:
+    """A KITTI label line for a LiDAR box, converted to the camera frame with the committed converter."""
+    cam = boxes_lidar_to_camera(torch.tensor([lidar_box], dtype=torch.float64), _calib())[0].tolist()
+    x, y, z, l, h, w, ry = cam
+    return (f"{name} {truncated:.2f} {occluded} 0.00 {bbox[0]:.2f} {bbox[1]:.2f} {bbox[2]:.2f} {bbox[3]:.2f} "
+            f"{h:.6f} {w:.6f} {l:.6f} {x:.6f} {y:.6f} {z:.6f} {ry:.6f}\n")
+
+
+DONTCARE = "DontCare -1 -1 -10 700.00 160.00 720.00 180.00 -1 -1 -1 -1000 -1000 -1000 -10\n"
+CAR_BOX = [10.0, 0.0, -0.8, 4.0, 1.8, 1.5, 0.1]
+PED_BOX = [15.0, 3.0, -0.9, 0.8, 0.6, 1.7, 0.0]
+VAN_BOX = [20.0, -4.0, -0.7, 5.0, 2.0, 2.0, 0.0]
+SIT_BOX = [12.0, 5.0, -1.0, 0.8, 0.6, 1.2, 0.0]
+CYC_BOX = [25.0, 2.0, -0.8, 1.8, 0.6, 1.7, 0.3]
+
+
+def _write_tree(root, *, image_sets: bool = True) -> None:
+    """Frames 000000 (Car + Pedestrian + Van + Person_sitting + DontCare), 000001 (Cyclist + Car), 000002 (0-byte scan)."""
+    tr = root / "training"
+    for sub in ("velodyne", "label_2", "calib"):
+        (tr / sub).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    # 000000: 5 points in the car, 3 in the pedestrian, one beyond the range (x > 70.4), one behind the
+    # camera (in range? no: x < 0) and one in range but left of the image (y = 39 at x = 5).
+    car_pts = np.array(CAR_BOX[:3]) + rng.uniform(-0.4, 0.4, (5, 3))
+    ped_pts = np.array(PED_BOX[:3]) + rng.uniform(-0.15, 0.15, (3, 3))
+    extra = np.array([[75.0, 0.0, -1.0], [-5.0, 0.0, -1.0], [5.0, 39.0, -1.0]])
+    xyz = np.concatenate([car_pts, ped_pts, extra])
+    pts0 = np.concatenate([xyz, np.full((len(xyz), 1), 0.5)], axis=1).astype(np.float32)
+    write_points(tr / "velodyne" / "000000.bin", pts0)
+    (tr / "label_2" / "000000.txt").write_text(
+        _label_line("Car", CAR_BOX, truncated=0.1, occluded=1) + _label_line("Pedestrian", PED_BOX)
+        + _label_line("Van", VAN_BOX) + _label_line("Person_sitting", SIT_BOX) + DONTCARE)
+    pts1 = np.array([[25.0, 2.0, -0.8, 0.1], [30.0, 0.0, -1.0, 0.2]], dtype=np.float32)
+    write_points(tr / "velodyne" / "000001.bin", pts1)
+    (tr / "label_2" / "000001.txt").write_text(_label_line("Cyclist", CYC_BOX) + _label_line("Car", CAR_BOX))
+    (tr / "velodyne" / "000002.bin").write_bytes(b"")
+    (tr / "label_2" / "000002.txt").write_text(_label_line("Car", CAR_BOX))
+    for fid in ("000000", "000001", "000002"):
+        (tr / "calib" / f"{fid}.txt").write_text(CALIB_TEXT)
+    if image_sets:
+        (root / "ImageSets").mkdir()
+        (root / "ImageSets" / "train.txt").write_text("000000\n000002\n")
+        (root / "ImageSets" / "val.txt").write_text("000001\n")
+
+
+def test_image_sets_select_frames(tmp_path):
+    _write_tree(tmp_path)
+    assert KittiDataset(tmp_path, "train").frame_ids == ["000000", "000002"]
+    val = KittiDataset(tmp_path, "val")
+    assert val.frame_ids == ["000001"] and len(val) == 1 and val[0]["frame_id"] == "000001"
+    with pytest.raises(ValueError, match="split"):
+        KittiDataset(tmp_path, "test")
+
+
+def test_without_image_sets_all_frames_sorted(tmp_path):
+    _write_tree(tmp_path, image_sets=False)
+    assert KittiDataset(tmp_path, "val").frame_ids == ["000000", "000001", "000002"]
+
+
+@pytest.mark.parametrize("sub", ["velodyne", "label_2", "calib"])
+def test_missing_folder_is_named(tmp_path, sub):
+    _write_tree(tmp_path)
+    for f in (tmp_path / "training" / sub).iterdir():
+        f.unlink()
+    (tmp_path / "training" / sub).rmdir()
+    with pytest.raises(FileNotFoundError, match=sub):
+        KittiDataset(tmp_path)
+
+
+def test_missing_root_and_listed_frame(tmp_path):
+    with pytest.raises(FileNotFoundError, match="root"):
+        KittiDataset(tmp_path / "nope")
+    _write_tree(tmp_path)
+    (tmp_path / "ImageSets" / "val.txt").write_text("000001\n000009\n")
+    with pytest.raises(FileNotFoundError, match="000009.bin"):
+        KittiDataset(tmp_path, "val")
+
+
+def test_zero_byte_scan(tmp_path):
+    _write_tree(tmp_path)
+    s = KittiDataset(tmp_path)[1]
+    assert s["frame_id"] == "000002"
+    assert s["points"].shape == (0, 4) and s["points"].dtype == np.float32
+    assert s["gt_boxes"].shape == (1, 7) and s["num_points_in_gt"].tolist() == [0]
+
+
+def test_frame_contents_crop_and_classes(tmp_path):
+    _write_tree(tmp_path)
+    s = KittiDataset(tmp_path)[0]
+    # The point beyond the range, the one behind the camera and the one outside the image are gone.
+    assert s["points"].shape == (8, 4)
+    kept = KittiDataset(tmp_path, fov_only=False)[0]["points"]
+    assert kept.shape == (9, 4)  # the range crop alone keeps the point left of the image
+    assert list(s["gt_names"]) == ["Car", "Pedestrian"]
+    assert s["gt_classes"].tolist() == [1, 2]
+    np.testing.assert_allclose(s["gt_boxes"], np.array([CAR_BOX, PED_BOX]), atol=2e-5)
+    assert s["num_points_in_gt"].tolist() == [5, 3]
+    assert s["truncated"].tolist() == pytest.approx([0.1, 0.0]) and s["occluded"].tolist() == [1, 0]
+    assert s["difficulty"].tolist() == [1, 0]  # 100 px tall; occlusion 1 makes the car moderate
+    assert s["bbox"].shape == (2, 4)
+    # Neighbouring classes are kept aside for the evaluation, DontCare separately.
+    assert list(s["other_names"]) == ["Van", "Person_sitting"]
+    np.testing.assert_allclose(s["other_boxes"], np.array([VAN_BOX, SIT_BOX]), atol=2e-5)
+    assert s["dontcare_boxes"].shape == (1, 7)
+    np.testing.assert_allclose(s["dontcare_bbox"], [[700, 160, 720, 180]])
+    assert isinstance(s["calib"], Calibration)
+
+
+def test_class_filtering(tmp_path):
+    _write_tree(tmp_path)
+    s = KittiDataset(tmp_path, classes=("Pedestrian",))[0]
+    assert list(s["gt_names"]) == ["Pedestrian"] and s["gt_classes"].tolist() == [1]
+    assert list(s["other_names"]) == ["Car", "Van", "Person_sitting"]
+    assert s["other_boxes"].shape == (3, 7) and s["dontcare_boxes"].shape == (1, 7)
+    v = KittiDataset(tmp_path, "val", classes=("Car", "Pedestrian", "Cyclist"))[0]
+    assert list(v["gt_names"]) == ["Cyclist", "Car"] and v["gt_classes"].tolist() == [3, 1]
+    with pytest.raises(ValueError, match="classes"):
+        KittiDataset(tmp_path, classes=("Car", "DontCare"))
+
+
+def test_transform_applied_last(tmp_path):
+    _write_tree(tmp_path)
+    seen = {}
+
+    def flip(sample):
+        seen["n"] = len(sample["points"])
+        sample["points"] = sample["points"] * np.array([1, -1, 1, 1], dtype=np.float32)
+        sample["flipped"] = True
+        return sample
+
+    s = KittiDataset(tmp_path, transform=flip)[0]
+    assert seen["n"] == 8 and s["flipped"] is True
+
+
+def test_collate_shapes_padding_batch_column(tmp_path):
+    _write_tree(tmp_path, image_sets=False)
+    ds = KittiDataset(tmp_path)
+    samples = [ds[0], ds[1], ds[2]]  # 8, 2, 0 points; 2, 2, 1 boxes
+    batch = collate(samples)
+    assert batch["batch_size"] == 3 and batch["frame_id"] == ["000000", "000001", "000002"]
+    pts = batch["points"]
+    assert pts.shape == (10, 5) and pts.dtype == np.float32
+    assert pts[:, 0].tolist() == [0.0] * 8 + [1.0] * 2
+    np.testing.assert_array_equal(pts[:8, 1:], samples[0]["points"])
+    gt = batch["gt_boxes"]
+    assert gt.shape == (3, 2, 8) and gt.dtype == np.float32
+    assert gt[:, :, 7].tolist() == [[1, 2], [3, 1], [1, 0]]
+    np.testing.assert_array_equal(gt[2, 1], np.zeros(8))  # padding row
+    np.testing.assert_array_equal(gt[1, :, :7], samples[1]["gt_boxes"])
+    assert len(batch["gt_names"]) == 3 and len(batch["calib"]) == 3 and len(batch["num_points_in_gt"]) == 3
+
+
+def test_collate_without_boxes_and_by_names():
+    empty = {"frame_id": "a", "points": np.zeros((0, 4), np.float32), "gt_boxes": np.zeros((0, 7), np.float32),
+             "gt_names": np.array([], dtype=str)}
+    batch = collate([empty, dict(empty, frame_id="b")])
+    assert batch["points"].shape == (0, 5) and batch["gt_boxes"].shape == (2, 0, 8)
+    one = {"frame_id": "c", "points": np.ones((2, 4), np.float32), "gt_boxes": np.ones((1, 7), np.float32),
+           "gt_names": np.array(["Cyclist"])}
+    assert collate([one], classes=("Car", "Cyclist"))["gt_boxes"][0, 0, 7] == 2
+    with pytest.raises(ValueError, match="classes"):
+        collate([one])
+    with pytest.raises(ValueError):
+        collate([])
