@@ -101,10 +101,12 @@ class KittiEvaluation:
     num_gt: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
     def table(self) -> str:
-        """Markdown: one row per class and metric, AP|R40 for easy / moderate / hard."""
+        """Markdown: one row per class and metric, AP|R40 for easy / moderate / hard ("-": no ground truth)."""
         lines = ["| class | metric | IoU | easy | moderate | hard |", "|---|---|---:|---:|---:|---:|"]
         for cls, metric in dict.fromkeys((c, m) for c, m, _ in self.ap):
-            values = " | ".join(f"{self.ap[(cls, metric, d)]:.2f}" for d in DIFFICULTIES)
+            values = " | ".join(
+                f"{self.ap[(cls, metric, d)]:.2f}" if self.num_gt[(cls, metric, d)] else "-" for d in DIFFICULTIES
+            )
             lines.append(f"| {cls} | {metric.upper()} | {IOU_THRESHOLDS[cls]} | {values} |")
         return "\n".join(lines)
 
