@@ -7,7 +7,8 @@ Parts: the operator benchmark (``benchmarks/ops.py --quick``), the state-trackin
 (``examples/timeseries/forecast.py --quick``), the dynamical-systems reconstruction of Lorenz-63
 (``examples/timeseries/dynamics.py --quick``) and a small LightNet trained for a few epochs on scikit-learn's
 digits (``examples/vision/train.py --epochs 6``), and the graph task benchmark on two tasks
-(``examples/graphs/benchmark_tasks.py --quick``) with the karate club (``examples/graphs/karate.py --quick``).
+(``examples/graphs/benchmark_tasks.py --quick``) with the karate club (``examples/graphs/karate.py --quick``), and
+the point-cloud tour on synthetic KITTI-layout scenes (``examples/pointcloud/kitti_tour.py --quick``).
 Each prints its own tables and writes its plots under ``runs/``.
 """
 from __future__ import annotations
@@ -84,6 +85,13 @@ def main() -> None:
         summary.append(("graphs (karate club)", f"{name}, 2 labels per club: mean test accuracy",
                         f"{100 * sum(accs) / len(accs):.1f}%"))
     timings.append(("graphs", time.perf_counter() - start))
+
+    start = time.perf_counter()
+    for row in load("examples/pointcloud/kitti_tour.py").main(["--quick", "--out", "runs/pointcloud_demo"]):
+        if row["class"] == "Car" and row["difficulty"] == "moderate":
+            summary.append(("point clouds (synthetic KITTI)", f"stand-in detector, {row['noise']} m box noise: "
+                            f"Car {row['metric'].upper()} AP|R40 moderate", f"{row['ap']:.1f}"))
+    timings.append(("point clouds", time.perf_counter() - start))
 
     print("\n## make demo: summary\n")
     print("| part | measurement | value |")
