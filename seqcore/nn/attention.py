@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .base import check_mixer_call
 from .cache import MixerCache
 from .registry import register_mixer
 
@@ -40,14 +41,7 @@ class SoftmaxAttention(nn.Module):
         self, x: Tensor, cu_seqlens: Tensor | None = None, cache: MixerCache | None = None
     ) -> Tensor | tuple[Tensor, MixerCache]:
         """Attend over ``x: (B, T, C)``; with ``cache`` also return the updated one."""
-        if x.dim() != 3 or x.shape[-1] != self.dim:
-            raise ValueError(f"x must have shape (B, T, C={self.dim}), got {tuple(x.shape)}")
-        if cache is not None and self.bidirectional:
-            raise ValueError("a bidirectional mixer sees the whole sequence and cannot decode step by step")
-        if cache is not None and cu_seqlens is not None:
-            raise ValueError("decoding with a cache takes a dense batch (B, T, C), not packed cu_seqlens")
-        if cu_seqlens is not None and x.shape[0] != 1:
-            raise ValueError(f"with cu_seqlens, sequences are packed along T and the batch size must be 1, got B={x.shape[0]}")
+        check_mixer_call(x, self.dim, self.bidirectional, cu_seqlens, cache)
         qkv = self.qkv(x).unflatten(-1, (3, self.num_heads, -1))  # (B, T, 3, H, D)
         if cache is not None:
             kv = qkv[:, :, 1:] if cache.state is None else torch.cat([cache.state, qkv[:, :, 1:]], dim=1)

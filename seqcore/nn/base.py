@@ -13,6 +13,21 @@ from .cache import MixerCache
 from .conv import ShortConvolution
 
 
+def check_mixer_call(
+    x: Tensor, dim: int, bidirectional: bool, cu_seqlens: Tensor | None, cache: MixerCache | None
+) -> None:
+    """The call contract every mixer shares: ``x: (B, T, C)``; a cache only for causal mixers on a dense batch;
+    packed sequences (``cu_seqlens``) only with ``B == 1``."""
+    if x.dim() != 3 or x.shape[-1] != dim:
+        raise ValueError(f"x must have shape (B, T, C={dim}), got {tuple(x.shape)}")
+    if cache is not None and bidirectional:
+        raise ValueError("a bidirectional mixer sees the whole sequence and cannot decode step by step")
+    if cache is not None and cu_seqlens is not None:
+        raise ValueError("decoding with a cache takes a dense batch (B, T, C), not packed cu_seqlens")
+    if cu_seqlens is not None and x.shape[0] != 1:
+        raise ValueError(f"with cu_seqlens, sequences are packed along T and the batch size must be 1, got B={x.shape[0]}")
+
+
 class RecurrentMixer(nn.Module):
     """Base of the token mixers: ``(B, T, C) -> (B, T, C)``.
 
@@ -76,12 +91,7 @@ class RecurrentMixer(nn.Module):
 
         ``cu_seqlens`` packs sequences along T (``B == 1``), as in :mod:`seqcore.ops`.
         """
-        if x.dim() != 3 or x.shape[-1] != self.dim:
-            raise ValueError(f"x must have shape (B, T, C={self.dim}), got {tuple(x.shape)}")
-        if cache is not None and self.bidirectional:
-            raise ValueError("a bidirectional mixer sees the whole sequence and cannot decode step by step")
-        if cache is not None and cu_seqlens is not None:
-            raise ValueError("decoding with a cache takes a dense batch (B, T, C), not packed cu_seqlens")
+        check_mixer_call(x, self.dim, self.bidirectional, cu_seqlens, cache)
         inputs = self.project(x)
         conv_states = {}
         for name, conv in self.convs.items():

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import ops
+from .base import check_mixer_call
 from .cache import MixerCache
 from .linear_attn import head_dims
 from .registry import register_mixer
@@ -110,14 +111,7 @@ class LightNetAttention(nn.Module):
         angles: Tensor | None = None,
     ) -> Tensor | tuple[Tensor, MixerCache]:
         """Mix ``x: (B, T, C)``; with ``cache`` (empty :class:`MixerCache` to start) also return the new cache."""
-        if x.dim() != 3 or x.shape[-1] != self.dim:
-            raise ValueError(f"x must have shape (B, T, C={self.dim}), got {tuple(x.shape)}")
-        if cache is not None and self.bidirectional:
-            raise ValueError("a bidirectional mixer sees the whole sequence and cannot decode step by step")
-        if cache is not None and cu_seqlens is not None:
-            raise ValueError("decoding with a cache takes a dense batch (B, T, C), not packed cu_seqlens")
-        if cu_seqlens is not None and x.shape[0] != 1:
-            raise ValueError(f"packed sequences (cu_seqlens) need B == 1, got B={x.shape[0]}")
+        check_mixer_call(x, self.dim, self.bidirectional, cu_seqlens, cache)
         b, t = x.shape[:2]
         if angles is not None and (angles.dim() not in (2, 3) or tuple(angles.shape[-2:]) != (t, self.head_k)
                                    or (angles.dim() == 3 and angles.shape[0] not in (1, b))):
