@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
+from kitti_files import CALIB_TEXT, FRAME, KITTI_SAMPLE
 from pointcloud.boxes import boxes_camera_to_lidar, boxes_lidar_to_camera
 from pointcloud.calibration import Calibration
 from pointcloud.data import KittiDataset, collate, fov_mask
 from pointcloud.kitti_io import difficulty, read_labels, write_points
 
-SAMPLE_ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "kitti_sample")
-FRAME = "000008"
+SAMPLE_ROOT = KITTI_SAMPLE
 # Points inside each Car of frame 000008, in label order (ground truth from the task statement).
 CAR_POINT_COUNTS = [1325, 1900, 881, 659, 55, 162]
 PCR = (0.0, -40.0, -3.0, 70.4, 40.0, 1.0)
@@ -23,19 +23,6 @@ requires_sample = pytest.mark.skipif(
             for sub, ext in (("velodyne", "bin"), ("label_2", "txt"), ("calib", "txt"))),
     reason=f"KITTI sample frame {FRAME} not found under {os.path.abspath(SAMPLE_ROOT)}",
 )
-
-# A KITTI-style calibration with every key a real calib file has (values of a typical KITTI frame), so the
-# tiny-tree tests do not depend on the shared sample.
-CALIB_TEXT = """\
-P0: 721.5377 0 609.5593 0 0 721.5377 172.854 0 0 0 1 0
-P1: 721.5377 0 609.5593 -387.5744 0 721.5377 172.854 0 0 0 1 0
-P2: 721.5377 0 609.5593 44.85728 0 721.5377 172.854 0.2163791 0 0 1 0.002745884
-P3: 721.5377 0 609.5593 -339.5242 0 721.5377 172.854 2.199936 0 0 1 0.002729905
-R0_rect: 0.9999239 0.00983776 -0.00744505 -0.0098698 0.9999421 -0.004278459 0.007402527 0.004351614 0.9999631
-Tr_velo_to_cam: 0.007533745 -0.9999714 -0.000616602 -0.004069766 0.01480249 0.0007280733 -0.9998902 -0.07631618 0.9998621 0.00752379 0.01480755 -0.2717806
-Tr_imu_to_velo: 0.9999976 0.0007553071 -0.002035826 -0.8086759 -0.0007854027 0.9998898 -0.01482298 0.3195559 0.002024406 0.01482454 0.9998881 -0.7997231
-"""
-
 
 # ----------------------------------------------------------------------------------------------------------
 # Real frame

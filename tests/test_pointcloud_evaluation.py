@@ -6,20 +6,12 @@ import os
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA
+from kitti_files import CALIB_TEXT, FRAME, KITTI_SAMPLE
 from pointcloud.calibration import Calibration
 from pointcloud.evaluation import FrameBoxes, evaluate, frame_from_labels, image_boxes, read_result_files, write_result_files
 from pointcloud.kitti_io import read_labels
 
-KITTI = os.path.join(SHARED_DATA, "kitti_sample", "training")
-CALIB_TEXT = """P0: 7.215377e+02 0 6.095593e+02 0 0 7.215377e+02 1.728540e+02 0 0 0 1 0
-P1: 7.215377e+02 0 6.095593e+02 -3.875744e+02 0 7.215377e+02 1.728540e+02 0 0 0 1 0
-P2: 7.215377e+02 0 6.095593e+02 4.485728e+01 0 7.215377e+02 1.728540e+02 2.163791e-01 0 0 1 2.745884e-03
-P3: 7.215377e+02 0 6.095593e+02 -3.395242e+02 0 7.215377e+02 1.728540e+02 2.199936e+00 0 0 1 2.729905e-03
-R0_rect: 1 0 0 0 1 0 0 0 1
-Tr_velo_to_cam: 0 -1 0 0 0 0 -1 -0.08 1 0 0 -0.27
-Tr_imu_to_velo: 1 0 0 0 0 1 0 0 0 0 1 0
-"""
+KITTI = os.path.join(KITTI_SAMPLE, "training")
 
 
 def ground_truth(rng: np.random.Generator, n: int = 6, name: str = "Car") -> FrameBoxes:
@@ -131,8 +123,8 @@ def test_result_files_round_trip(tmp_path):
 
 @pytest.mark.skipif(not os.path.isdir(KITTI), reason=f"the shared KITTI frame is not at {KITTI}")
 def test_real_frame_labels_as_detections():
-    calib = Calibration.from_file(os.path.join(KITTI, "calib", "000008.txt"))
-    objects = read_labels(os.path.join(KITTI, "label_2", "000008.txt"))
+    calib = Calibration.from_file(os.path.join(KITTI, "calib", f"{FRAME}.txt"))
+    objects = read_labels(os.path.join(KITTI, "label_2", f"{FRAME}.txt"))
     gt = frame_from_labels(objects, calib)
     assert list(gt.names).count("Car") == 6 and list(gt.names).count("DontCare") == 4
     cars = gt.names == "Car"
