@@ -5,19 +5,12 @@ import pytest
 import torch
 
 from pointcloud.lion import group_offsets, partition
+from voxel_cases import random_voxels
 from seqcore.nn import build_mixer
 
 
 def voxels(seed: int, per_sample: tuple[int, ...] = (300, 57, 0, 129), shape=(8, 40, 50)) -> torch.Tensor:
-    """Unique random voxel coordinates ``(batch, z, y, x)``, shuffled across samples."""
-    gen = torch.Generator().manual_seed(seed)
-    rows = []
-    for b, n in enumerate(per_sample):
-        cells = torch.randperm(shape[0] * shape[1] * shape[2], generator=gen)[:n]
-        z, rest = cells // (shape[1] * shape[2]), cells % (shape[1] * shape[2])
-        rows.append(torch.stack([torch.full_like(z, b), z, rest // shape[2], rest % shape[2]], 1))
-    coords = torch.cat(rows)
-    return coords[torch.randperm(len(coords), generator=gen)]
+    return random_voxels(seed, per_sample, shape, shuffle=True)
 
 
 @pytest.mark.parametrize("axis", ["x", "y"])

@@ -5,19 +5,14 @@ import pytest
 import torch
 
 from pointcloud.lion import expand_voxels, generate_voxels, merge_voxels
+from voxel_cases import random_voxels
 
 SHAPE = (8, 20, 24)  # (nz, ny, nx)
 
 
 def sparse(seed: int, per_sample=(60, 0, 35), channels: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    rows = []
-    for b, n in enumerate(per_sample):
-        cells = torch.randperm(SHAPE[0] * SHAPE[1] * SHAPE[2], generator=gen)[:n]
-        z, rest = cells // (SHAPE[1] * SHAPE[2]), cells % (SHAPE[1] * SHAPE[2])
-        rows.append(torch.stack([torch.full_like(z, b), z, rest // SHAPE[2], rest % SHAPE[2]], 1))
-    coords = torch.cat(rows)
-    return coords, torch.randn(len(coords), channels, generator=gen)
+    coords = random_voxels(seed, per_sample, SHAPE)
+    return coords, torch.randn(len(coords), channels, generator=torch.Generator().manual_seed(seed + 1000))
 
 
 @pytest.mark.parametrize("pool", ["mean", "max"])
