@@ -110,16 +110,7 @@ def hac_bfs_plan(tree: HACTree, batch: Tensor, num_nodes: int) -> TokenPlan:
         has = token >= 0
         token_id.append(token[has])
         token_node.append(nodes[has])
-    token_id, token_node = torch.cat(token_id), torch.cat(token_node)
-    return TokenPlan(
-        pool_token=token_id,
-        pool_node=token_node,
-        cu_seqlens=_cu_seqlens(graph),
-        seq_graph=torch.unique_consecutive(graph),
-        read_token=token_id,
-        read_node=token_node,
-        num_nodes=num_nodes,
-    )
+    return _read_members_plan(torch.cat(token_id), torch.cat(token_node), graph, num_nodes)
 
 
 def node_id_plan(batch: Tensor, num_nodes: int) -> TokenPlan:
@@ -300,15 +291,19 @@ def build_plan(
 
 def _node_order_plan(order: Tensor, batch: Tensor, num_nodes: int) -> TokenPlan:
     """The plan of a node ordering ``order`` (``(N,)``, graph-major): token ``t`` is node ``order[t]``."""
-    tokens = torch.arange(num_nodes, device=batch.device)
-    graph = batch[order]
+    return _read_members_plan(torch.arange(num_nodes, device=batch.device), order, batch[order], num_nodes)
+
+
+def _read_members_plan(token: Tensor, node: Tensor, token_graph: Tensor, num_nodes: int) -> TokenPlan:
+    """A plan whose tokens are read back by exactly their members: the pairs ``(token, node)`` serve both as
+    membership and as read-out; ``token_graph`` ``(L,)`` is the sorted graph of each token."""
     return TokenPlan(
-        pool_token=tokens,
-        pool_node=order,
-        cu_seqlens=_cu_seqlens(graph),
-        seq_graph=torch.unique_consecutive(graph),
-        read_token=tokens,
-        read_node=order,
+        pool_token=token,
+        pool_node=node,
+        cu_seqlens=_cu_seqlens(token_graph),
+        seq_graph=torch.unique_consecutive(token_graph),
+        read_token=token,
+        read_node=node,
         num_nodes=num_nodes,
     )
 
