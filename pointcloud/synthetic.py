@@ -541,8 +541,10 @@ class SyntheticScenes:
         walls = []
         pr = self.point_cloud_range
         for side in (-1.0, 1.0):
-            if rng.random() < 0.6:
-                y = side * rng.uniform(20.0, min(32.0, abs(pr[1 if side < 0 else 4]) - 1.0))
+            far = min(32.0, abs(pr[1 if side < 0 else 4]) - 1.0)
+            # Walls stand 20-32 m to the side; a range narrower than that has none (and draws nothing for them).
+            if far > 20.0 and rng.random() < 0.6:
+                y = side * rng.uniform(20.0, far)
                 length = rng.uniform(15.0, 45.0)
                 x = rng.uniform(15.0 + length / 2, max(15.0 + length / 2, 75.0 - length / 2))
                 h = rng.uniform(2.0, 4.0)

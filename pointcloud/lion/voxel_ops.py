@@ -11,11 +11,14 @@ from torch import Tensor
 DIAGONALS = ((-1, -1), (-1, 1), (1, -1), (1, 1))
 
 
-def _check(coords: Tensor, features: Tensor) -> None:
+def check_voxels(coords: Tensor, features: Tensor, dim: int | None = None) -> None:
+    """The voxel-set contract of LION's modules: ``coords (V, 4)`` integer ``(batch, z, y, x)``, ``features (V, C)``
+    (with ``C == dim`` when given)."""
     if coords.dim() != 2 or coords.shape[1] != 4 or coords.dtype not in (torch.int32, torch.int64):
         raise ValueError(f"coords must be an integer (V, 4) tensor (batch, z, y, x), got {tuple(coords.shape)}")
-    if features.dim() != 2 or features.shape[0] != coords.shape[0]:
-        raise ValueError(f"features must be (V, C) with V = {coords.shape[0]}, got {tuple(features.shape)}")
+    if features.dim() != 2 or features.shape[0] != coords.shape[0] or dim not in (None, features.shape[1]):
+        expected = f"(V={coords.shape[0]}, C={dim})" if dim is not None else f"(V, C) with V = {coords.shape[0]}"
+        raise ValueError(f"features must be {expected}, got {tuple(features.shape)}")
 
 
 def _linear(coords: Tensor, shape: Sequence[int]) -> Tensor:
@@ -52,7 +55,7 @@ def merge_voxels(
         features: ``(V, C)``.
         pool: ``"mean"`` or ``"max"`` over the fine voxels of each coarse one.
     """
-    _check(coords, features)
+    check_voxels(coords, features)
     if pool not in ("mean", "max"):
         raise ValueError(f"pool must be 'mean' or 'max', got {pool!r}")
     sx, sy, sz = stride
@@ -90,7 +93,7 @@ def generate_voxels(
     Returns:
         ``(coords', features')``: the input voxels first, then the new ones (unique, sorted), ``(V + N, ...)``.
     """
-    _check(coords, features)
+    check_voxels(coords, features)
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"ratio must lie in [0, 1], got {ratio}")
     coords = coords.long()

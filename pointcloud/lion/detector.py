@@ -1,0 +1,117 @@
+"""The LION detector: points -> voxels -> LION backbone -> dense BEV -> 2-D network -> CenterPoint-style head."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..voxels import DynamicVFE, voxelize
+from .backbone import LIONBackbone, SparseBEV
+from .config import LIONConfig
+from .head import CenterHead, conv_bn
+
+CHECKPOINT_FORMAT = "seqcore-lion/1"
+
+
+def dense_bev(bev: SparseBEV, batch_size: int) -> Tensor:
+    """Scatter BEV voxels into a dense ``(B, C, ny, nx)`` map (empty cells are 0)."""
+    _, ny, nx = bev.shape
+    b, _, y, x = bev.coords.unbind(1)
+    flat = bev.features.new_zeros(batch_size * ny * nx, bev.features.shape[1])
+    flat = flat.index_copy(0, (b * ny + y) * nx + x, bev.features)
+    return flat.view(batch_size, ny, nx, -1).permute(0, 3, 1, 2).contiguous()
+
+
+class BEVNet(nn.Module):
+    """A small 2-D network: ``log2(stride)`` stride-2 convolutions, then ``layers`` 3x3 convolutions."""
+
+    def __init__(self, in_channels: int, channels: int, stride: int, layers: int) -> None:
+        super().__init__()
+        blocks, cin = [], in_channels
+        for _ in range(stride.bit_length() - 1):
+            blocks.append(conv_bn(cin, channels, 2))
+            cin = channels
+        blocks += [conv_bn(cin if i == 0 else channels, channels) for i in range(layers)]
+        self.net = nn.Sequential(*blocks)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class LIONDetector(nn.Module):
+    """LION 3-D detector described by a :class:`LIONConfig`.
+
+    Input points are ``(N, 1 + F)`` float ``[batch, x, y, z, features...]`` (the layout of
+    :func:`pointcloud.collate`), ``F = config.point_features`` columns including x, y, z. Boxes are LiDAR
+    ``(x, y, z, dx, dy, dz, heading)`` (OpenPCDet).
+    """
+
+    def __init__(self, config: LIONConfig) -> None:
+        super().__init__()
+        if config.vfe_channels[-1] != config.dim:
+            raise ValueError(f"vfe_channels must end in dim={config.dim}, got {config.vfe_channels}")
+        self.config = config
+        grid = config.grid
+        self.vfe = DynamicVFE(config.point_features, config.vfe_channels)
+        self.backbone = LIONBackbone(
+            config.dim, config.operator, config.windows, config.group_sizes,
+            layers_per_block=config.layers_per_block, block_stride=config.block_stride,
+            generate_ratio=config.generate_ratio, num_heads=config.num_heads, mixer_kwargs=config.mixer_kwargs,
+        )
+        self.bev_net = BEVNet(config.dim, config.bev_channels, config.bev_stride, config.bev_layers)
+        cell = (grid.voxel_size[0] * config.bev_stride, grid.voxel_size[1] * config.bev_stride)
+        self.head = CenterHead(
+            config.bev_channels, config.head_channels, config.classes, cell, grid.point_cloud_range[:2],
+            min_radius=config.min_radius, min_overlap=config.min_overlap,
+        )
+
+    def _check_points(self, points: Tensor, batch_size: int) -> None:
+        width = 1 + self.config.point_features
+        if points.dim() != 2 or points.shape[1] != width or not points.is_floating_point():
+            raise ValueError(f"points must be a float (N, {width}) tensor [batch, x, y, z, ...], "
+                             f"got {tuple(points.shape)} {points.dtype}")
+        if points.shape[0] and (points[:, 0].min() < 0 or points[:, 0].max() >= batch_size):
+            raise ValueError(f"batch column must lie in [0, {batch_size})")
+
+    def forward(self, points: Tensor, batch_size: int) -> dict[str, Tensor]:
+        """``points (N, 1 + F)`` -> ``{"heatmap": (B, K, H, W) logits, "box": (B, 8, H, W)}``."""
+        self._check_points(points, batch_size)
+        grid = self.config.grid
+        feats = points[:, 1:]
+        voxels = voxelize(feats, points[:, 0].long(), grid)
+        features = self.vfe(feats, voxels, grid)
+        bev = self.backbone(voxels.coords, features, grid.grid_shape, batch_size)
+        return self.head(self.bev_net(dense_bev(bev, batch_size)))
+
+    def loss(self, preds: dict[str, Tensor], gt_boxes: Tensor, gt_classes: Tensor) -> tuple[Tensor, dict[str, float]]:
+        """Training loss; ``gt_boxes (B, M, 7)``, ``gt_classes (B, M)`` 1-based in ``config.classes`` order (0 is
+        padding or a class this model does not detect)."""
+        return self.head.loss(preds, gt_boxes, gt_classes)
+
+    @torch.no_grad()
+    def predict(self, points: Tensor, batch_size: int) -> list[dict[str, Any]]:
+        """Per sample ``{"boxes": (D, 7), "scores": (D,), "labels": (D,) 0-based, "names": list[str]}``."""
+        preds = self.forward(points, batch_size)
+        cfg = self.config
+        out = self.head.decode(preds, score_threshold=cfg.score_threshold, nms_iou=cfg.nms_iou,
+                               max_detections=cfg.max_detections)
+        for d in out:
+            d["names"] = [cfg.classes[int(i)] for i in d["labels"]]
+        return out
+
+    def save(self, path: str | os.PathLike, **extra: Any) -> None:
+        """Save weights and config (and any ``extra`` entries) to ``path``."""
+        torch.save({"format": CHECKPOINT_FORMAT, "config": self.config.to_dict(), "model": self.state_dict(),
+                    **extra}, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> "LIONDetector":
+        """Rebuild a detector from a checkpoint written by :meth:`save` (or by the training script)."""
+        state = torch.load(path, map_location=map_location, weights_only=False)
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"{path} is not a LION checkpoint (format {CHECKPOINT_FORMAT})")
+        model = cls(LIONConfig.from_dict(state["config"]))
+        model.load_state_dict(state["model"])
+        return model
