@@ -22,6 +22,7 @@ import torch
 
 from pointcloud.boxes import boxes_camera_to_lidar, points_in_boxes
 from pointcloud.calibration import Calibration
+from pointcloud.evaluation import FrameBoxes, frame_from_labels
 from pointcloud.kitti_io import KittiObject, difficulty, read_labels, read_points
 
 __all__ = ["KittiDataset", "collate", "IMAGE_SIZE", "KITTI_CLASSES"]
@@ -206,6 +207,13 @@ class KittiDataset:
 
     def __len__(self) -> int:
         return len(self.frame_ids)
+
+    def ground_truth(self, index: int) -> FrameBoxes:
+        """Frame ``index``'s evaluation ground truth: every labelled object (all classes, DontCare included) as
+        :func:`pointcloud.evaluation.evaluate` expects it."""
+        frame_id = self.frame_ids[index]
+        _, label_path, calib_path = self._paths(frame_id)
+        return frame_from_labels(read_labels(label_path), Calibration.from_file(calib_path))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not -len(self) <= index < len(self):
