@@ -82,7 +82,8 @@ def test_gaussian_radius_grows_with_size_and_shrinks_with_overlap():
 
 
 def test_head_targets_decode_back_to_the_boxes():
-    head = CenterHead(8, 8, ["Car", "Pedestrian"], (0.4, 0.4), (0.0, -8.0))
+    head = CenterHead(8, 8, ["Car", "Pedestrian"], (0.4, 0.4), (0.0, -8.0), reg_radius=0)
+    # Headings on both sides of the doubled angle's range, so the direction bit is 0 for one and 1 for the other.
     boxes = torch.tensor([[[5.13, 1.27, -0.9, 3.9, 1.6, 1.5, 0.3], [9.9, -4.05, -1.1, 0.8, 0.6, 1.7, -2.5],
                            [0, 0, 0, 0, 0, 0, 0]]])
     classes = torch.tensor([[1, 2, 0]])
@@ -90,20 +91,33 @@ def test_head_targets_decode_back_to_the_boxes():
     assert heatmap.shape == (1, 2, 40, 50) and len(index) == 2
     assert heatmap[0, 0].flatten()[index[0]] == 1 and heatmap[0, 1].flatten()[index[1]] == 1
     assert heatmap.eq(1).sum() == 2
+    assert code[:, 8].tolist() == [0.0, 1.0]
     # Car at x = 5.13 m is in column floor(5.13 / 0.4) = 12, y = 1.27 m in row floor(9.27 / 0.4) = 23.
     assert int(index[0]) == 23 * 50 + 12
     logits = torch.full((1, 2, 40, 50), -10.0)
     logits.view(1, 2, -1)[0, 0, index[0]] = 10.0
     logits.view(1, 2, -1)[0, 1, index[1]] = 10.0
-    box = torch.zeros(1, 8, 40 * 50)
+    box = torch.zeros(1, 9, 40 * 50)
     box[0, :, index] = code.T
-    out = head.decode({"heatmap": logits, "box": box.view(1, 8, 40, 50)})[0]
+    out = head.decode({"heatmap": logits, "box": box.view(1, 9, 40, 50)})[0]
     order = torch.argsort(out["labels"])
     assert out["labels"][order].tolist() == [0, 1]
     decoded = out["boxes"][order]
     assert torch.allclose(decoded[:, :6], boxes[0, :2, :6], atol=1e-5)
     assert torch.allclose(torch.remainder(decoded[:, 6] - boxes[0, :2, 6] + math.pi, 2 * math.pi), torch.full((2,), math.pi),
                           atol=1e-5)
+
+
+def test_every_regressed_cell_decodes_to_its_box():
+    head = CenterHead(8, 8, ["Car"], (0.4, 0.4), (0.0, -8.0), reg_radius=1)
+    boxes = torch.tensor([[[5.13, 1.27, -0.9, 3.9, 1.6, 1.5, 0.3], [0.1, -7.9, -1.0, 3.9, 1.6, 1.5, 1.0]]])
+    _, sample, index, code = head.targets(boxes, torch.tensor([[1, 1]]), (40, 50))
+    assert len(index) == 9 + 4  # the second car sits in the corner cell: 4 of its 9 cells are on the map
+    assert len(set(index.tolist())) == 13
+    x = (index % 50 + code[:, 0]) * 0.4
+    y = (index // 50 + code[:, 1]) * 0.4 - 8.0
+    owner = torch.tensor([0] * 9 + [1] * 4)
+    assert torch.allclose(x, boxes[0, owner, 0], atol=1e-5) and torch.allclose(y, boxes[0, owner, 1], atol=1e-5)
 
 
 def test_config_round_trip_and_errors():
@@ -181,7 +195,7 @@ def test_detector_overfits_one_scene(tiny_scenes):
     model = LIONDetector(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     points, boxes, classes = _batch([scene], config)
-    for _ in range(150):
+    for _ in range(100):
         loss, _ = model.loss(model(points, 1), boxes, classes)
         assert torch.isfinite(loss)
         optimizer.zero_grad()

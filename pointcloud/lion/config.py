@@ -30,6 +30,7 @@ class LIONConfig:
         bev_channels / bev_stride: the 2-D network's width and its output stride w.r.t. the voxel grid in BEV.
         head_channels: width of the shared head convolution.
         min_radius / min_overlap: CenterNet's Gaussian radius rule for the heatmap targets.
+        reg_radius: cells around each object centre that regress its box (0: the centre cell only).
         score_threshold, nms_iou, max_detections: decoding.
     """
 
@@ -53,6 +54,7 @@ class LIONConfig:
     head_channels: int = 64
     min_radius: int = 2
     min_overlap: float = 0.1
+    reg_radius: int = 1
     score_threshold: float = 0.1
     nms_iou: float = 0.1
     max_detections: int = 100
@@ -116,7 +118,7 @@ class LIONConfig:
         """A CPU-trainable LION: 0.4 x 0.4 x 0.25 m voxels, two 32-channel blocks (windows ``[13, 13, 16/8]``,
         groups ``1024/512``), a 48-channel BEV network at 0.8 m cells."""
         values = dict(
-            voxel_size=[0.4, 0.4, 0.25], vfe_channels=[32, 32], dim=32, num_heads=2,
+            voxel_size=[0.4, 0.4, 0.25], vfe_channels=[32], dim=32, num_heads=2,
             windows=[[13, 13, 16], [13, 13, 8]], group_sizes=[1024, 512], bev_channels=48, bev_layers=2,
             head_channels=32,
         )

@@ -64,7 +64,7 @@ class LIONDetector(nn.Module):
         cell = (grid.voxel_size[0] * config.bev_stride, grid.voxel_size[1] * config.bev_stride)
         self.head = CenterHead(
             config.bev_channels, config.head_channels, config.classes, cell, grid.point_cloud_range[:2],
-            min_radius=config.min_radius, min_overlap=config.min_overlap,
+            min_radius=config.min_radius, min_overlap=config.min_overlap, reg_radius=config.reg_radius,
         )
 
     def _check_points(self, points: Tensor, batch_size: int) -> None:
@@ -76,7 +76,7 @@ class LIONDetector(nn.Module):
             raise ValueError(f"batch column must lie in [0, {batch_size})")
 
     def forward(self, points: Tensor, batch_size: int) -> dict[str, Tensor]:
-        """``points (N, 1 + F)`` -> ``{"heatmap": (B, K, H, W) logits, "box": (B, 8, H, W)}``."""
+        """``points (N, 1 + F)`` -> ``{"heatmap": (B, K, H, W) logits, "box": (B, 9, H, W)}``."""
         self._check_points(points, batch_size)
         grid = self.config.grid
         feats = points[:, 1:]

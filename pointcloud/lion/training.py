@@ -10,12 +10,9 @@ import torch
 from torch import Tensor
 
 from ..data import collate
-from ..evaluation import FrameBoxes, KittiEvaluation, evaluate, image_boxes
+from ..evaluation import IOU_THRESHOLDS, FrameBoxes, KittiEvaluation, evaluate, image_boxes
 from ..synthetic import kitti_calibration
 from .detector import LIONDetector
-
-KITTI_CLASSES = ("Car", "Pedestrian", "Cyclist")
-
 
 def to_batch(samples: Sequence[dict[str, Any]], classes: Sequence[str]) -> tuple[Tensor, Tensor, Tensor]:
     """``(points (N, 5) [batch, x, y, z, intensity], gt_boxes (B, M, 7), gt_classes (B, M))`` for a list of
@@ -54,5 +51,5 @@ def evaluate_detector(model: LIONDetector, samples: Sequence[dict[str, Any]], gr
     """KITTI AP of ``model`` on ``samples`` against ``ground_truth`` (one frame each), for the KITTI classes it
     detects. Returns the evaluation and the detections."""
     detections = detect(model, samples, batch_size)
-    classes = [c for c in model.config.classes if c in KITTI_CLASSES]
+    classes = [c for c in model.config.classes if c in IOU_THRESHOLDS]
     return evaluate(ground_truth, detections, classes=classes), detections
