@@ -1,20 +1,33 @@
-"""The point-cloud tour on a few synthetic scenes: KITTI files written, read, evaluated and plotted."""
+"""The point-cloud examples on a few synthetic scenes: the KITTI tour, LION training (and resuming) and inference
+(on synthetic KITTI folders and the real KITTI frame)."""
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import sys
 from pathlib import Path
+
+import pytest
+
+from kitti_files import KITTI_SAMPLE
+from pointcloud import SyntheticScenes
+from pointcloud.lion import LIONConfig, LIONDetector
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_kitti_tour_quick(tmp_path, capsys):
-    path = ROOT / "examples" / "pointcloud" / "kitti_tour.py"
-    spec = importlib.util.spec_from_file_location("pointcloud_kitti_tour", path)
+def load_example(name: str):
+    path = ROOT / "examples" / "pointcloud" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"pointcloud_{name}", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    rows = module.main(["--quick", "--out", str(tmp_path)])
+    return module
+
+
+def test_kitti_tour_quick(tmp_path, capsys):
+    rows = load_example("kitti_tour").main(["--quick", "--out", str(tmp_path)])
     car = {(r["noise"], r["metric"], r["difficulty"]): r["ap"] for r in rows if r["class"] == "Car"}
     # 5 cm of jitter keeps every car above IoU 0.7; 50 cm loses most of them, more in 3-D than in BEV.
     assert car[(0.05, "bev", "moderate")] > 90
@@ -22,3 +35,51 @@ def test_kitti_tour_quick(tmp_path, capsys):
     assert (tmp_path / "bev.png").stat().st_size > 0
     assert (tmp_path / "results_noise_0.05" / "000000.txt").exists()
     assert "| Car | 3D | 0.7 |" in capsys.readouterr().out
+
+
+def test_train_writes_checkpoints_curve_plots_and_resumes(tmp_path, capsys):
+    train = load_example("train")
+    common = ["--config", "tiny", "--operator", "retnet", "--train-scenes", "3", "--val-scenes", "2",
+              "--eval-every", "2", "--cache", str(tmp_path / "data"), "--out", str(tmp_path / "run")]
+    first = train.main(common + ["--steps", "4", "--stop-after", "2"])
+    run = tmp_path / "run"
+    assert [c["step"] for c in first["curve"]] == [2]
+    for name in ("last.pt", "best.pt", "curve.json", "curve.png", "bev_000002.png"):
+        assert (run / name).stat().st_size > 0, name
+    resumed = train.main(common + ["--steps", "4", "--resume", str(run / "last.pt")])
+    assert [c["step"] for c in resumed["curve"]] == [2, 4]
+    assert [c["step"] for c in json.loads((run / "curve.json").read_text())] == [2, 4]
+    out = capsys.readouterr().out
+    assert "resumed from" in out and "| Car | 3D | 0.7 |" in out
+    assert LIONDetector.load(run / "last.pt").config.operator == "retnet"
+    with pytest.raises(SystemExit, match="already at step 4"):
+        train.main(common + ["--steps", "4", "--resume", str(run / "last.pt")])
+    with pytest.raises(SystemExit, match="resume with --steps 4"):
+        train.main(common + ["--steps", "6", "--resume", str(run / "last.pt")])
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("lion") / "tiny.pt"
+    LIONDetector(LIONConfig.tiny(score_threshold=0.0, max_detections=5)).save(path)
+    return path
+
+
+def test_infer_writes_kitti_results_and_scores_them(tmp_path, tiny_checkpoint, capsys):
+    SyntheticScenes(2, seed=3).write_kitti(tmp_path / "kitti")
+    out = tmp_path / "results"
+    result = load_example("infer").main(["--checkpoint", str(tiny_checkpoint), "--scans",
+                                         str(tmp_path / "kitti" / "training"), "--out", str(out)])
+    assert result["frame_ids"] == ["000000", "000001"]
+    assert sorted(os.listdir(out)) == ["000000.txt", "000001.txt"]
+    lines = (out / "000000.txt").read_text().splitlines()
+    assert len(lines) == result["num_detections"][0] > 0 and len(lines[0].split()) == 16
+    assert result["evaluation"] is not None and "| Car | 3D | 0.7 |" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not os.path.isdir(KITTI_SAMPLE), reason="the real KITTI frame is not beside the checkout")
+def test_infer_runs_on_the_real_kitti_frame(tmp_path, tiny_checkpoint):
+    result = load_example("infer").main(["--checkpoint", str(tiny_checkpoint), "--scans",
+                                         os.path.join(KITTI_SAMPLE, "training"), "--out", str(tmp_path)])
+    assert result["frame_ids"] == ["000008"] and (tmp_path / "000008.txt").exists()
+    assert result["evaluation"].num_gt[("Car", "3d", "moderate")] > 0
