@@ -13,9 +13,9 @@ groups, descriptors, norms and merges are identical and only the mixer differs.
 
 Each configuration runs in a freshly forked child (``benchmarks/measure.py``): one untimed step, then
 ``--repeats`` timed steps (median, process CPU time with one thread by default, so other jobs on the machine do
-not inflate it). Peak memory is the resident-set peak over all steps, above the inputs and weights. The table gives voxels/s, microseconds
-per voxel, the per-voxel cost relative to the operator's own smallest group, and attention's cost per voxel
-divided by the operator's at the same group size.
+not inflate it). Peak memory is the resident-set peak over all steps, above the inputs and weights. The table
+gives voxels/s, microseconds per voxel, the per-voxel cost relative to the operator's own smallest group, and
+attention's cost per voxel divided by the operator's at the same group size.
 """
 from __future__ import annotations
 
@@ -93,7 +93,8 @@ def table(rows: list[Row], baseline: str = "attention") -> str:
     for r in rows:
         ratio = f"{base[r.group].us_per_voxel / r.us_per_voxel:.2f}x" if r.group in base else "-"
         lines.append(f"| {r.operator} | {r.group} | {r.voxels:,} | {r.voxels / r.seconds:,.0f} | "
-                     f"{r.us_per_voxel:.1f} | {r.us_per_voxel / smallest[r.operator]:.2f} | {r.peak_mb:.0f} | {ratio} |")
+                     f"{r.us_per_voxel:.1f} | {r.us_per_voxel / smallest[r.operator]:.2f} | {r.peak_mb:.0f} | "
+                     f"{ratio} |")
     return "\n".join(lines)
 
 

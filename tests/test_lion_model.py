@@ -82,7 +82,8 @@ def test_gaussian_radius_grows_with_size_and_shrinks_with_overlap():
 
 
 def test_head_targets_decode_back_to_the_boxes():
-    head = CenterHead(8, 8, ["Car", "Pedestrian"], (0.4, 0.4), (0.0, -8.0), reg_radius=0)
+    priors = [[3.9, 1.6, 1.56, -0.95], [0.8, 0.6, 1.73, -0.87]]
+    head = CenterHead(8, 8, ["Car", "Pedestrian"], (0.4, 0.4), (0.0, -8.0), priors, reg_radius=0)
     # Headings on both sides of the doubled angle's range, so the direction bit is 0 for one and 1 for the other.
     boxes = torch.tensor([[[5.13, 1.27, -0.9, 3.9, 1.6, 1.5, 0.3], [9.9, -4.05, -1.1, 0.8, 0.6, 1.7, -2.5],
                            [0, 0, 0, 0, 0, 0, 0]]])
@@ -104,8 +105,8 @@ def test_head_targets_decode_back_to_the_boxes():
     assert out["labels"][order].tolist() == [0, 1]
     decoded = out["boxes"][order]
     assert torch.allclose(decoded[:, :6], boxes[0, :2, :6], atol=1e-5)
-    assert torch.allclose(torch.remainder(decoded[:, 6] - boxes[0, :2, 6] + math.pi, 2 * math.pi), torch.full((2,), math.pi),
-                          atol=1e-5)
+    turned = torch.remainder(decoded[:, 6] - boxes[0, :2, 6] + math.pi, 2 * math.pi)
+    assert torch.allclose(turned, torch.full((2,), math.pi), atol=1e-5)
 
 
 def test_every_regressed_cell_decodes_to_its_box():
@@ -133,6 +134,8 @@ def test_config_round_trip_and_errors():
         LIONConfig.from_dict({**small.to_dict(), "depth": 3})
     with pytest.raises(ValueError, match="one group size per window"):
         LIONConfig.tiny(group_sizes=[64])
+    with pytest.raises(ValueError, match=r"class_priors needs \[dx, dy, dz, z\] for \['Van'\]"):
+        LIONConfig.tiny(classes=["Car", "Van"])
     with pytest.raises(ValueError, match="cannot be halved"):
         LIONConfig.tiny(voxel_size=[0.4, 0.4, 0.8])
 

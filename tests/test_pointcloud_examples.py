@@ -56,6 +56,11 @@ def test_train_writes_checkpoints_curve_plots_and_resumes(tmp_path, capsys):
         train.main(common + ["--steps", "4", "--resume", str(run / "last.pt")])
     with pytest.raises(SystemExit, match="resume with --steps 4"):
         train.main(common + ["--steps", "6", "--resume", str(run / "last.pt")])
+    capsys.readouterr()
+    runs = load_example("operator_table").main([str(run), "--plot", str(tmp_path / "operators.png")])
+    assert runs[0]["operator"] == "retnet" and (tmp_path / "operators.png").stat().st_size > 0
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| retnet |")]
+    assert len(row) == 1 and row[0].split("|")[2].strip() == "4"
 
 
 @pytest.fixture(scope="module")

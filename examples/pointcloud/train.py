@@ -6,10 +6,11 @@
     python examples/pointcloud/train.py --resume runs/lion/mamba2/last.pt
     python examples/pointcloud/train.py --quick                  # a 2-minute smoke run (make demo)
 
-Synthetic scenes are written once in KITTI layout under ``--cache`` (train and a held-out val split from
-the same seed, disjoint scene indices) and read back through ``KittiDataset``, so both data sources take the same
-path. Training uses ground-truth sampling and flip / rotation / scaling / translation augmentation, Adam with a one-cycle schedule, tqdm
-progress, a checkpoint every evaluation (``last.pt``, resumable) and the best one (``best.pt``). Every
+Synthetic scenes are written once in KITTI layout under ``--cache`` (train and a held-out val split from the same
+seed, disjoint scene indices) and read back through ``KittiDataset``, so both data sources take the same path.
+Training uses ground-truth sampling and flip / rotation / scaling / translation augmentation, AdamW with a
+one-cycle schedule, tqdm progress, a checkpoint every evaluation (``last.pt``, resumable) and the best one
+(``best.pt``). Every
 ``--eval-every`` steps the model is scored with the KITTI AP|R40 on the val split; the curve goes to
 ``curve.json`` / ``curve.png`` and a bird's-eye view of predictions to ``bev_<step>.png``.
 """

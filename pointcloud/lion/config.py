@@ -10,6 +10,14 @@ from seqcore.nn import MIXERS
 from ..voxels import VoxelGrid
 
 
+# KITTI's mean (dx, dy, dz) per class and the centre height of such a box on a road 1.73 m below the LiDAR.
+KITTI_PRIORS = {
+    "Car": (3.9, 1.6, 1.56, -1.73 + 1.56 / 2),
+    "Pedestrian": (0.8, 0.6, 1.73, -1.73 + 1.73 / 2),
+    "Cyclist": (1.76, 0.6, 1.73, -1.73 + 1.73 / 2),
+}
+
+
 @dataclass
 class LIONConfig:
     """Everything needed to rebuild a :class:`~pointcloud.lion.LIONDetector` (saved inside its checkpoints).
@@ -22,6 +30,8 @@ class LIONConfig:
     Attributes:
         point_cloud_range: ``[x0, y0, z0, x1, y1, z1]`` metres; voxel_size ``[vx, vy, vz]``.
         classes: detected classes, in heatmap channel order.
+        class_priors: per class ``[dx, dy, dz, z]``: the typical size and box-centre height the head regresses
+            from (KITTI's mean sizes on a road 1.73 m below the sensor by default); every class needs one.
         operator: the ``seqcore.nn`` mixer of every LION block, by name (``"mamba2"``, ``"gla"``, ``"retnet"``,
             ``"deltanet"``, ``"hgrn"``, ``"linear_attn"``, ``"attention"`` for the window-attention baseline, ...).
         mixer_kwargs: extra keyword arguments for that mixer.
@@ -37,6 +47,7 @@ class LIONConfig:
     point_cloud_range: list[float] = field(default_factory=lambda: [0.0, -40.0, -3.0, 70.4, 40.0, 1.0])
     voxel_size: list[float] = field(default_factory=lambda: [0.2, 0.2, 0.125])
     classes: list[str] = field(default_factory=lambda: ["Car", "Pedestrian", "Cyclist"])
+    class_priors: dict[str, list[float]] = field(default_factory=lambda: {k: list(v) for k, v in KITTI_PRIORS.items()})
     point_features: int = 4
     vfe_channels: list[int] = field(default_factory=lambda: [64, 64])
     dim: int = 64
@@ -63,6 +74,9 @@ class LIONConfig:
         self.grid  # validates the range and voxel size
         if not self.classes:
             raise ValueError("classes must not be empty")
+        missing = [c for c in self.classes if c not in self.class_priors]
+        if missing:
+            raise ValueError(f"class_priors needs [dx, dy, dz, z] for {missing}")
         if self.operator not in MIXERS:
             raise ValueError(f"unknown operator {self.operator!r}; known: {', '.join(sorted(MIXERS))}")
         if len(self.windows) != len(self.group_sizes) or not self.windows:

@@ -64,7 +64,8 @@ class LIONDetector(nn.Module):
         cell = (grid.voxel_size[0] * config.bev_stride, grid.voxel_size[1] * config.bev_stride)
         self.head = CenterHead(
             config.bev_channels, config.head_channels, config.classes, cell, grid.point_cloud_range[:2],
-            min_radius=config.min_radius, min_overlap=config.min_overlap, reg_radius=config.reg_radius,
+            [config.class_priors[c] for c in config.classes], min_radius=config.min_radius,
+            min_overlap=config.min_overlap, reg_radius=config.reg_radius,
         )
 
     def _check_points(self, points: Tensor, batch_size: int) -> None:
