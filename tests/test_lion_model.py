@@ -212,3 +212,19 @@ def test_detector_overfits_one_scene(tiny_scenes):
                        occluded=np.zeros(n, int), truncated=np.zeros(n))
     evaluation, detections = evaluate_detector(model, [scene], [truth])
     assert evaluation.ap[("Car", "3d", "easy")] > 90, (evaluation.table(), detections[0].boxes, gt_boxes)
+
+
+@pytest.mark.slow
+def test_paper_kitti_config_trains_a_step():
+    """The paper's KITTI setting (4 blocks, 0.2 m voxels, groups up to 4096) on one full synthetic scene."""
+    scene = SyntheticScenes(1, seed=0)[0]
+    config = LIONConfig.kitti()
+    torch.manual_seed(0)
+    model = LIONDetector(config)
+    points, boxes, classes = to_batch([scene], config.classes)
+    preds = model(points, 1)
+    assert preds["heatmap"].shape == (1, 3, 200, 176) and preds["box"].shape == (1, 9, 200, 176)
+    loss, _ = model.loss(preds, boxes, classes)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
