@@ -1,7 +1,7 @@
 """Train a LION detector on synthetic LiDAR scenes (default) or a KITTI root, on a CPU or a GPU.
 
-    python examples/pointcloud/train.py                          # small LION (mamba2) on synthetic scenes
-    python examples/pointcloud/train.py --operator retnet        # swap the linear-RNN operator
+    python examples/pointcloud/train.py                          # small LION (retnet) on synthetic scenes
+    python examples/pointcloud/train.py --operator mamba2        # swap the linear-RNN operator
     python examples/pointcloud/train.py --data path/to/kitti --config kitti --device cuda
     python examples/pointcloud/train.py --resume runs/lion/mamba2/last.pt
     python examples/pointcloud/train.py --quick                  # a 2-minute smoke run (make demo)
@@ -111,16 +111,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, help="a KITTI root (training/ + ImageSets/train.txt, val.txt)")
     parser.add_argument("--config", choices=sorted(PRESETS), default="small")
-    parser.add_argument("--operator", default="mamba2", help="seqcore.nn mixer of the LION blocks")
+    parser.add_argument("--operator", help="seqcore.nn mixer of the LION blocks (default: the preset's, retnet "
+                        "for small, mamba2 for kitti)")
     parser.add_argument("--no-generation", action="store_true", help="switch voxel generation off")
     parser.add_argument("--cache", type=Path, default=Path("runs/lion"), help="where synthetic scenes are written")
     parser.add_argument("--train-scenes", type=int, default=400)
     parser.add_argument("--val-scenes", type=int, default=50)
-    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--weight-decay", type=float, default=0.01)
-    parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--eval-every", type=int, default=300)
     parser.add_argument("--no-augment", action="store_true")
     parser.add_argument("--no-gt-sampling", action="store_true", help="do not paste database objects into scenes")
     parser.add_argument("--device", default="cpu")
@@ -137,17 +138,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.steps < 1 or args.batch_size < 1 or args.eval_every < 1:
         parser.error("--steps, --batch-size and --eval-every must be positive")
     torch.set_num_threads(args.threads)
-    out = args.out or Path("runs/lion") / args.operator
-    out.mkdir(parents=True, exist_ok=True)
-
     resume = torch.load(args.resume, map_location="cpu", weights_only=False) if args.resume else None
     if resume is not None:
         config = LIONConfig.from_dict(resume["config"])
     else:
-        changes = {"operator": args.operator}
+        changes = {"operator": args.operator} if args.operator else {}
         if args.no_generation:
             changes["generate_ratio"] = 0.0
         config = PRESETS[args.config](**changes)
+    out = args.out or Path("runs/lion") / config.operator
+    out.mkdir(parents=True, exist_ok=True)
     root = args.data or synthetic_root(args.cache, args.train_scenes, args.val_scenes, args.seed)
     train_samples, _ = load_split(root, "train", config)
     val_samples, val_truth = load_split(root, "val", config)
