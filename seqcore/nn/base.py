@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .. import ops
+from ..distributed.sequence_parallel import SequenceParallelOps, previous_tail
 from .cache import MixerCache
 from .conv import ShortConvolution
 
@@ -73,6 +75,17 @@ class RecurrentMixer(nn.Module):
         self.gate_proj = nn.Linear(dim, value_dim, bias=False) if use_output_gate else None
         self.out_proj = nn.Linear(value_dim, dim, bias=False)
         self.dropout = nn.Dropout(dropout)
+        # A torch.distributed process group over which the sequence is split (LASP-2), or None; see
+        # seqcore.distributed.enable_sequence_parallel.
+        self.sequence_parallel_group = None
+
+    @property
+    def ops(self):
+        """The op functions ``recur`` calls: :mod:`seqcore.ops`, or their sequence-parallel versions bound to
+        ``sequence_parallel_group`` when it is set."""
+        if self.sequence_parallel_group is None:
+            return ops
+        return SequenceParallelOps(self.sequence_parallel_group)
 
     def project(self, x: Tensor) -> dict[str, Tensor]:
         """Input projections: named op inputs, each ``(B, T, ...)``; those in ``conv_channels`` get convolved."""
@@ -92,12 +105,20 @@ class RecurrentMixer(nn.Module):
         ``cu_seqlens`` packs sequences along T (``B == 1``), as in :mod:`seqcore.ops`.
         """
         check_mixer_call(x, self.dim, self.bidirectional, cu_seqlens, cache)
+        group = self.sequence_parallel_group
+        if group is not None and (cache is not None or cu_seqlens is not None):
+            raise ValueError("a sequence-parallel mixer takes its slice of one dense sequence per batch row: no "
+                             "cache, no cu_seqlens")
         inputs = self.project(x)
         conv_states = {}
         for name, conv in self.convs.items():
-            value = inputs[name]
-            mixed, conv_states[name] = conv(value.flatten(2), cu_seqlens, None if cache is None else cache.conv.get(name))
-            inputs[name] = mixed.view_as(value)
+            value = inputs[name].flatten(2)
+            if group is not None:  # the previous rank's last inputs, as if the sequence had not been cut
+                past = previous_tail(value, conv.kernel_size - 1, group)
+            else:
+                past = None if cache is None else cache.conv.get(name)
+            mixed, conv_states[name] = conv(value, cu_seqlens, past)
+            inputs[name] = mixed.view_as(inputs[name])
         o, state = self.recur(inputs, None if cache is None else cache.state, cu_seqlens, reverse=False)
         if self.merge is not None:
             o_rev, _ = self.recur(inputs, None, cu_seqlens, reverse=True)

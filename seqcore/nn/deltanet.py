@@ -7,7 +7,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import ops
 from .linear_attn import QKVMixer
 from .registry import register_mixer
 
@@ -48,7 +47,7 @@ class DeltaNet(QKVMixer):
 
     def recur(self, inputs, initial_state, cu_seqlens, reverse):
         q, k = F.normalize(inputs["q"], dim=-1), F.normalize(inputs["k"], dim=-1)
-        o, state = ops.delta_rule(
+        o, state = self.ops.delta_rule(
             q, k, inputs["v"], inputs["beta"].to(q.dtype), self.log_decay(inputs), initial_state=initial_state,
             output_final_state=True, reverse=reverse, cu_seqlens=cu_seqlens, backend=self.backend,
         )

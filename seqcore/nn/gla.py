@@ -4,7 +4,6 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import ops
 from .linear_attn import QKVMixer
 from .registry import register_mixer
 
@@ -45,7 +44,7 @@ class GatedLinearAttention(QKVMixer):
         return inputs
 
     def recur(self, inputs, initial_state, cu_seqlens, reverse):
-        o, state = ops.gla(
+        o, state = self.ops.gla(
             inputs["q"], inputs["k"], inputs["v"], inputs["g"], initial_state=initial_state,
             output_final_state=True, reverse=reverse, cu_seqlens=cu_seqlens, backend=self.backend,
         )

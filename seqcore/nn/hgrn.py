@@ -5,7 +5,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import ops
 from .base import RecurrentMixer
 from .linear_attn import head_dims
 from .registry import register_mixer
@@ -48,7 +47,7 @@ class HGRN(RecurrentMixer):
         f = self.lower_bound + (1 - self.lower_bound) * torch.sigmoid(inputs["f"])
         x = (1 - f) * F.silu(inputs["i"])
         a = 2 * f - 1 if self.allow_neg_eigval else f
-        return ops.scan(
+        return self.ops.scan(
             x, a, initial_state=initial_state, output_final_state=True, reverse=reverse,
             cu_seqlens=cu_seqlens, backend=self.backend,
         )

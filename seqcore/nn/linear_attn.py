@@ -4,7 +4,6 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import ops
 from .base import RecurrentMixer
 from .registry import register_mixer
 
@@ -69,7 +68,7 @@ class LinearAttention(QKVMixer):
 
     def recur(self, inputs, initial_state, cu_seqlens, reverse):
         phi = FEATURE_MAPS[self.feature_map]
-        o, state = ops.gla(
+        o, state = self.ops.gla(
             phi(inputs["q"]), phi(inputs["k"]), inputs["v"], None, initial_state=initial_state,
             output_final_state=True, reverse=reverse, cu_seqlens=cu_seqlens, backend=self.backend,
         )

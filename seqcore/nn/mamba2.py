@@ -5,7 +5,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import ops
 from .base import RecurrentMixer
 from .deltanet import init_mamba_decay
 from .linear_attn import head_dims
@@ -67,8 +66,8 @@ class Mamba2(RecurrentMixer):
         common = dict(scale=1.0, initial_state=initial_state, output_final_state=True, reverse=reverse,
                       cu_seqlens=cu_seqlens, backend=self.backend)
         if self.allow_neg_eigval:
-            o, state = ops.gla_signed(q, k, v, (2 * log_decay.exp() - 1).to(x.dtype), **common)
+            o, state = self.ops.gla_signed(q, k, v, (2 * log_decay.exp() - 1).to(x.dtype), **common)
         else:
-            o, state = ops.gla(q, k, v, log_decay.to(x.dtype), **common)
+            o, state = self.ops.gla(q, k, v, log_decay.to(x.dtype), **common)
         o = o + self.D.to(x.dtype)[:, None] * x
         return o.flatten(-2), state

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import torch
 
-from .. import ops
 from .linear_attn import QKVMixer
 from .registry import register_mixer
 
@@ -27,7 +26,7 @@ class RetNet(QKVMixer):
     def recur(self, inputs, initial_state, cu_seqlens, reverse):
         q = inputs["q"]
         g = self.log_decay.to(q.dtype).expand(*q.shape[:3])
-        o, state = ops.gla(
+        o, state = self.ops.gla(
             q, inputs["k"], inputs["v"], g, initial_state=initial_state, output_final_state=True,
             reverse=reverse, cu_seqlens=cu_seqlens, backend=self.backend,
         )

@@ -1,0 +1,20 @@
+"""Sequence parallelism on ``torch.distributed`` (LASP-2): one long sequence split across the ranks of a process
+group, for every operator family of :mod:`seqcore.ops`.
+
+Each rank holds a contiguous slice ``(B, T_r, H, ...)``; one all-gather of per-rank ``(state, transition)`` pairs,
+whose size does not depend on ``T``, gives every rank its true initial state. Works with any backend, with
+``reverse=True`` (so with bidirectional mixers), on gloo (CPU) and nccl (GPU).
+
+- :func:`sp_scan`, :func:`sp_gla`, :func:`sp_gla_signed`, :func:`sp_delta_rule`: the ops of :mod:`seqcore.ops`
+  with a ``group`` argument.
+- :func:`enable_sequence_parallel`: switch every recurrent ``seqcore.nn`` mixer of a model to a process group
+  (their short convolutions fetch the previous rank's last inputs).
+- :func:`all_gather_autograd`, :func:`previous_tail`: the differentiable collectives they share.
+"""
+from .mixers import enable_sequence_parallel
+from .sequence_parallel import (
+    SequenceParallelOps, all_gather_autograd, previous_tail, sp_delta_rule, sp_gla, sp_gla_signed, sp_scan,
+)
+
+__all__ = ["SequenceParallelOps", "all_gather_autograd", "enable_sequence_parallel", "previous_tail",
+           "sp_delta_rule", "sp_gla", "sp_gla_signed", "sp_scan"]

@@ -1,0 +1,179 @@
+"""Workers for the sequence-parallel tests: spawned processes on gloo that compare each sharded op with the
+single-process op on the whole sequence (float64), and a run where one rank dies."""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from seqcore import ops
+from seqcore.distributed import enable_sequence_parallel, sp_delta_rule, sp_gla, sp_gla_signed, sp_scan
+from seqcore.nn import build_mixer
+
+B, T, H, K, V, D = 2, 37, 2, 4, 3, 5
+
+
+def split_lengths(total: int, world: int) -> list[int]:
+    """Uneven contiguous slices: rank r gets about (r + 1) parts of the sequence."""
+    weights = torch.arange(1, world + 1, dtype=torch.float64)
+    lengths = torch.floor(weights / weights.sum() * total).long().clamp(min=1)
+    lengths[-1] += total - lengths.sum()
+    return lengths.tolist()
+
+
+def make_inputs(family: str, gate: str, seed: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Random float64 inputs of the whole sequence (the same on every rank) and an initial state."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64)
+
+    if family == "scan":
+        return {"x": rand(B, T, D), "a": torch.rand(B, T, D, generator=gen, dtype=torch.float64) * 2 - 1}, rand(B, D)
+    q, k, v = rand(B, T, H, K), rand(B, T, H, K), rand(B, T, H, V)
+    inputs = {"q": q, "k": k, "v": v}
+    if family == "gla":
+        if gate == "key":
+            inputs["g"] = -torch.rand(B, T, H, K, generator=gen, dtype=torch.float64)
+        elif gate == "head":
+            inputs["g"] = -torch.rand(B, T, H, generator=gen, dtype=torch.float64)
+    elif family == "gla_signed":
+        inputs["a"] = torch.rand(B, T, H, generator=gen, dtype=torch.float64) * 2 - 1
+    else:
+        inputs["k"] = F.normalize(k, dim=-1)
+        inputs["beta"] = torch.rand(B, T, H, generator=gen, dtype=torch.float64) * 2
+        if gate == "head":
+            inputs["g"] = -torch.rand(B, T, H, generator=gen, dtype=torch.float64)
+    return inputs, rand(B, H, K, V)
+
+
+OPS = {"scan": (ops.scan, sp_scan), "gla": (ops.gla, sp_gla), "gla_signed": (ops.gla_signed, sp_gla_signed),
+       "delta_rule": (ops.delta_rule, sp_delta_rule)}
+CASES = [("scan", ""), ("gla", "key"), ("gla", "head"), ("gla", "none"), ("gla_signed", ""), ("delta_rule", "none"),
+         ("delta_rule", "head")]
+
+
+def _positional(family: str, inputs: dict[str, torch.Tensor]) -> list[torch.Tensor | None]:
+    names = {"scan": ["x", "a"], "gla": ["q", "k", "v", "g"], "gla_signed": ["q", "k", "v", "a"],
+             "delta_rule": ["q", "k", "v", "beta", "g"]}[family]
+    return [inputs.get(n) for n in names]
+
+
+def compare(rank: int, world: int, family: str, gate: str, reverse: bool, with_state: bool, backend: str) -> float:
+    """Max abs difference over outputs, final state and every gradient, sharded against whole."""
+    full, h0 = make_inputs(family, gate, seed=CASES.index((family, gate)))
+    gen = torch.Generator().manual_seed(7)
+    lengths = split_lengths(T, world)
+    start = sum(lengths[:rank])
+    stop = start + lengths[rank]
+    reference_op, sharded_op = OPS[family]
+
+    whole = {n: t.clone().requires_grad_() for n, t in full.items()}
+    state = h0.clone().requires_grad_() if with_state else None
+    out, final = reference_op(*_positional(family, whole), initial_state=state, output_final_state=True,
+                              reverse=reverse, backend=backend)
+    w_out = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+    w_final = torch.randn(final.shape, generator=gen, dtype=torch.float64)
+    ((out * w_out).sum() + (final * w_final).sum()).backward()
+
+    part = {n: t[:, start:stop].clone().requires_grad_() for n, t in full.items()}
+    state_sp = h0.clone().requires_grad_() if with_state else None
+    out_sp, final_sp = sharded_op(*_positional(family, part), initial_state=state_sp, output_final_state=True,
+                                  reverse=reverse, backend=backend)
+    # The final state is replicated on every rank: count its loss term once, on rank 0.
+    loss = (out_sp * w_out[:, start:stop]).sum() + ((final_sp * w_final).sum() if rank == 0 else 0.0)
+    loss.backward()
+    errors = [(out_sp - out[:, start:stop].detach()).abs().max(), (final_sp - final.detach()).abs().max()]
+    for n in full:
+        errors.append((part[n].grad - whole[n].grad[:, start:stop]).abs().max())
+    if with_state:
+        total = state_sp.grad.clone()
+        dist.all_reduce(total)  # replicated input: its gradient is the sum of every rank's share
+        errors.append((total - state.grad).abs().max())
+    return float(torch.stack(errors).max())
+
+
+def worker(rank: int, world: int, init_file: str, result_dir: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=60))
+    torch.set_num_threads(1)
+    results = {}
+    try:
+        for family, gate in CASES:
+            for reverse in (False, True):
+                for with_state in (False, True):
+                    for backend in ("recurrent", "chunk"):
+                        key = f"{family}/{gate or '-'}/reverse={reverse}/state={with_state}/{backend}"
+                        results[key] = compare(rank, world, family, gate, reverse, with_state, backend)
+    finally:
+        Path(result_dir, f"rank{rank}.json").write_text(json.dumps(results))
+        dist.destroy_process_group()
+
+
+def dying_worker(rank: int, world: int, init_file: str, result_dir: str) -> None:
+    """Rank 1 dies before the collective; the others must fail with a clear error, not hang."""
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=20))
+    full, _ = make_inputs("gla", "head", 0)
+    if rank == 1:
+        os._exit(3)
+    try:
+        sp_gla(*(t[:, :5] for t in _positional("gla", full)))
+        message = "no error"
+    except RuntimeError as err:
+        message = str(err)
+    Path(result_dir, f"rank{rank}.txt").write_text(message)
+
+
+MIXER_CASES = [("gla", {}), ("retnet", {}), ("mamba2", {}), ("mamba2", {"allow_neg_eigval": True}),
+               ("deltanet", {}), ("hgrn", {}), ("linear_attn", {})]
+
+
+def compare_mixer(rank: int, world: int, name: str, kwargs: dict, bidirectional: bool) -> float:
+    """A mixer on its slice with sequence_parallel_group set, against the same mixer on the whole sequence:
+    outputs, input gradients and (summed over ranks) parameter gradients."""
+    torch.manual_seed(11)
+    mixer = build_mixer(name, 8, num_heads=2, bidirectional=bidirectional, backend="chunk", **kwargs).double()
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(B, T, 8, generator=gen, dtype=torch.float64)
+    w = torch.randn(B, T, 8, generator=gen, dtype=torch.float64)
+    lengths = split_lengths(T, world)
+    start = sum(lengths[:rank])
+    stop = start + lengths[rank]
+
+    whole = x.clone().requires_grad_()
+    y = mixer(whole)
+    (y * w).sum().backward()
+    reference = {n: p.grad.clone() for n, p in mixer.named_parameters()}
+    mixer.zero_grad()
+
+    enable_sequence_parallel(mixer, dist.group.WORLD)
+    part = x[:, start:stop].clone().requires_grad_()
+    y_part = mixer(part)
+    (y_part * w[:, start:stop]).sum().backward()
+    errors = [(y_part - y[:, start:stop].detach()).abs().max(), (part.grad - whole.grad[:, start:stop]).abs().max()]
+    for n, p in mixer.named_parameters():
+        total = p.grad.clone()
+        dist.all_reduce(total)
+        errors.append((total - reference[n]).abs().max())
+    return float(torch.stack(errors).max())
+
+
+def mixer_worker(rank: int, world: int, init_file: str, result_dir: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=60))
+    torch.set_num_threads(1)
+    results = {}
+    try:
+        for name, kwargs in MIXER_CASES:
+            for bidirectional in (False, True):
+                key = f"{name}{'/neg' if kwargs else ''}/bidirectional={bidirectional}"
+                results[key] = compare_mixer(rank, world, name, kwargs, bidirectional)
+    finally:
+        Path(result_dir, f"rank{rank}.json").write_text(json.dumps(results))
+        dist.destroy_process_group()
