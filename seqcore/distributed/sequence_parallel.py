@@ -6,7 +6,8 @@ Every operator of :mod:`seqcore.ops` is an affine map of its initial state: for 
 ``u_t = scale * P_t^T q_t``, where ``P_t`` (``K x K``) is the product of the transitions so far and the ``0``
 superscript marks the run from a zero state. State columns (the V axis) evolve independently under the same
 transitions, so one local run with ``K`` extra value columns, all zero, started from the identity in those
-columns, yields ``o^0`` and ``u`` (the outputs), ``S^0_T`` and ``P_T`` (the final state) together. For ``scan``
+columns, yields ``o^0`` and ``u`` (the outputs), ``S^0_T`` and ``P_T`` (the final state) together (``sp_gla``, whose
+transitions are diagonal, reads ``P_t`` off the cumulative log decay instead). For ``scan``
 (``h_t = a_t h_{t-1} + x_t``) the same trick on extra channels yields the prefix products of ``a``.
 
 Each rank then contributes ``(S^0_T, P_T)`` of its slice to one all-gather (its size does not depend on the
@@ -27,6 +28,19 @@ from torch import Tensor
 from .. import ops
 
 
+# Bytes this process has passed into the sequence-parallel collectives (for benchmarks; see communicated_bytes).
+_COMMUNICATED = [0]
+
+
+def communicated_bytes(reset: bool = False) -> int:
+    """Bytes of the tensors this process has handed to the sequence-parallel collectives (all-gather inputs and
+    the backward all-reduce's inputs) since the last reset; ``reset=True`` returns the count and zeroes it."""
+    value = _COMMUNICATED[0]
+    if reset:
+        _COMMUNICATED[0] = 0
+    return value
+
+
 class _AllGather(torch.autograd.Function):
     """``(W, ...)`` stack of every rank's tensor; backward all-reduces the gradient and keeps this rank's row."""
 
@@ -35,12 +49,14 @@ class _AllGather(torch.autograd.Function):
         ctx.group = group
         ctx.rank = dist.get_rank(group)
         parts = [torch.empty_like(tensor) for _ in range(dist.get_world_size(group))]
+        _COMMUNICATED[0] += tensor.numel() * tensor.element_size()
         _collective(lambda: dist.all_gather(parts, tensor.contiguous(), group=group), "all-gather", group)
         return torch.stack(parts)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         grad = grad.contiguous()
+        _COMMUNICATED[0] += grad.numel() * grad.element_size()
         _collective(lambda: dist.all_reduce(grad, group=ctx.group), "all-reduce (backward)", ctx.group)
         return grad[ctx.rank], None
 
@@ -119,12 +135,28 @@ def sp_gla(q: Tensor, k: Tensor, v: Tensor, g: Tensor | None = None, *, scale: f
     whole sequence's, on every rank. Outputs are this rank's slice.
     """
     _check_group(group, cu_seqlens)
-
-    def run(values: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
-        return ops.gla(q, k, values, g, scale=scale, initial_state=state, output_final_state=True, reverse=reverse,
-                       backend=backend)
-
-    return _matrix_state_op(run, q, v, initial_state, output_final_state, reverse, group)
+    # GLA's transitions are diagonal, so P_t = diag(exp(G_t)) with G_t the running sum of g (inclusive, from the
+    # slice's processing start): u_t and P_T come from a cumulative sum, without the K extra value columns (whose
+    # activations would cost as much memory again as the op itself).
+    b, t, h, dk = q.shape
+    dv = v.shape[-1]
+    acc = torch.float64 if q.dtype == torch.float64 else torch.float32
+    scale = dk ** -0.5 if scale is None else scale
+    if g is None:
+        log_decay = q.new_zeros(b, t, h, dk, dtype=acc)
+    else:
+        log_decay = (g[..., None] if g.dim() == 3 else g).to(acc).expand(b, t, h, dk)
+    running = log_decay.flip(1).cumsum(1).flip(1) if reverse else log_decay.cumsum(1)
+    u = scale * running.exp() * q.to(acc)
+    transition = (running[:, 0] if reverse else running[:, -1]).exp()  # (B, H, K): the diagonal of P
+    o_zero, local_state = ops.gla(q, k, v, g, scale=scale, output_final_state=True, reverse=reverse, backend=backend)
+    gathered = all_gather_autograd(torch.cat([local_state, transition[..., None]], dim=-1), group)
+    initial = (initial_state.to(acc) if initial_state is not None
+               else torch.zeros(b, h, dk, dv, dtype=acc, device=q.device))
+    mine, final_state = _fold(gathered[..., :dv], gathered[..., dv], initial, dist.get_rank(group), reverse,
+                              lambda p, s: p[..., None] * s)
+    o = o_zero + torch.einsum("bthk,bhkv->bthv", u, mine).to(o_zero.dtype)
+    return o, (final_state if output_final_state else None)
 
 
 def sp_gla_signed(q: Tensor, k: Tensor, v: Tensor, a: Tensor, *, scale: float | None = None,

@@ -1,0 +1,23 @@
+"""The sequence-parallel benchmark runs in --quick mode: both rows, and communication that is pure state traffic."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "distributed.py"
+_spec = importlib.util.spec_from_file_location("benchmark_distributed", SCRIPT)
+bench = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = bench
+_spec.loader.exec_module(bench)
+
+
+def test_quick_benchmark(capsys):
+    rows = bench.main(["--quick"])
+    assert [(r.length, r.ranks) for r in rows] == [(2048, 1), (2048, 2)]
+    # Forward all-gather of one float32 (K x V state, K decays) pair per head, backward all-reduce of the 2
+    # gathered pairs.
+    pair = bench.H * bench.K * (bench.V + 1) * 4
+    assert rows[1].comm_bytes == pair + 2 * pair
+    assert all(r.seconds > 0 and r.peak_mb >= 0 for r in rows)
+    assert "| 2,048 | 2 |" in capsys.readouterr().out
