@@ -131,14 +131,16 @@ def dying_worker(rank: int, world: int, init_file: str, result_dir: str) -> None
 
 
 MIXER_CASES = [("gla", {}), ("retnet", {}), ("mamba2", {}), ("mamba2", {"allow_neg_eigval": True}),
-               ("deltanet", {}), ("hgrn", {}), ("linear_attn", {})]
+               ("deltanet", {}), ("hgrn", {}), ("linear_attn", {}), ("attention", {})]
 
 
 def compare_mixer(rank: int, world: int, name: str, kwargs: dict, bidirectional: bool) -> float:
     """A mixer on its slice with sequence_parallel_group set, against the same mixer on the whole sequence:
     outputs, input gradients and (summed over ranks) parameter gradients."""
     torch.manual_seed(11)
-    mixer = build_mixer(name, 8, num_heads=2, bidirectional=bidirectional, backend="chunk", **kwargs).double()
+    if name != "attention":
+        kwargs = {**kwargs, "backend": "chunk"}
+    mixer = build_mixer(name, 8, num_heads=2, bidirectional=bidirectional, **kwargs).double()
     gen = torch.Generator().manual_seed(5)
     x = torch.randn(B, T, 8, generator=gen, dtype=torch.float64)
     w = torch.randn(B, T, 8, generator=gen, dtype=torch.float64)
@@ -172,7 +174,7 @@ def mixer_worker(rank: int, world: int, init_file: str, result_dir: str) -> None
     try:
         for name, kwargs in MIXER_CASES:
             for bidirectional in (False, True):
-                key = f"{name}{'/neg' if kwargs else ''}/bidirectional={bidirectional}"
+                key = f"{name}{'/neg' if kwargs.get('allow_neg_eigval') else ''}/bidirectional={bidirectional}"
                 results[key] = compare_mixer(rank, world, name, kwargs, bidirectional)
     finally:
         Path(result_dir, f"rank{rank}.json").write_text(json.dumps(results))

@@ -9,14 +9,16 @@ whose size does not depend on ``T``, gives every rank its true initial state. Wo
   with a ``group`` argument.
 - :func:`enable_sequence_parallel`: switch every recurrent ``seqcore.nn`` mixer of a model to a process group
   (their short convolutions fetch the previous rank's last inputs).
+- Softmax attention (the hybrid layers) gathers every rank's keys and values (:func:`gather_sequence`): its
+  traffic grows with ``T``, as in LASP-2's hybrid.
 - :func:`all_gather_autograd`, :func:`previous_tail`: the differentiable collectives they share;
   :func:`communicated_bytes` counts what they send.
 """
 from .mixers import enable_sequence_parallel
 from .sequence_parallel import (
-    SequenceParallelOps, all_gather_autograd, communicated_bytes, previous_tail, sp_delta_rule, sp_gla,
-    sp_gla_signed, sp_scan,
+    SequenceParallelOps, all_gather_autograd, communicated_bytes, gather_sequence, previous_tail, sp_delta_rule,
+    sp_gla, sp_gla_signed, sp_scan,
 )
 
 __all__ = ["SequenceParallelOps", "all_gather_autograd", "communicated_bytes", "enable_sequence_parallel",
-           "previous_tail", "sp_delta_rule", "sp_gla", "sp_gla_signed", "sp_scan"]
+           "gather_sequence", "previous_tail", "sp_delta_rule", "sp_gla", "sp_gla_signed", "sp_scan"]

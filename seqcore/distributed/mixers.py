@@ -7,23 +7,25 @@ from torch import nn
 
 
 def enable_sequence_parallel(model: nn.Module, group: Any) -> nn.Module:
-    """Set ``sequence_parallel_group = group`` on every recurrent ``seqcore.nn`` mixer inside ``model`` (``None``
+    """Set ``sequence_parallel_group = group`` on every ``seqcore.nn`` mixer inside ``model`` (``None``
     switches it off) and return ``model``. Each rank then feeds its contiguous slice ``(B, T_r, C)`` of the same
     sequences; mixers exchange fixed-size states (and their short convolutions' last inputs) with the other ranks.
 
-    Raises ValueError for mixers without a sequence-parallel form (softmax attention, LightNet's 2-D scan), so a
-    model never silently mixes only its own slice.
+    Softmax attention layers gather every rank's keys and values instead (their traffic grows with ``T``). Raises
+    ValueError for mixers without a sequence-parallel form (LightNet's 2-D scan), so a model never silently mixes
+    only its own slice.
     """
+    from ..nn.attention import SoftmaxAttention
     from ..nn.base import RecurrentMixer
     from ..nn.registry import MIXERS
 
-    recurrent = [m for m in model.modules() if isinstance(m, RecurrentMixer)]
+    recurrent = [m for m in model.modules() if isinstance(m, (RecurrentMixer, SoftmaxAttention))]
     others = [type(m).__name__ for m in model.modules()
-              if type(m) in MIXERS.values() and not isinstance(m, RecurrentMixer)]
+              if type(m) in MIXERS.values() and not isinstance(m, (RecurrentMixer, SoftmaxAttention))]
     if group is not None and others:
         raise ValueError(f"no sequence-parallel form for {sorted(set(others))}; use recurrent mixers only")
     if not recurrent and group is not None:
-        raise ValueError("the model has no recurrent seqcore.nn mixer to split the sequence over")
+        raise ValueError("the model has no seqcore.nn mixer to split the sequence over")
     for mixer in recurrent:
         mixer.sequence_parallel_group = group
     return model

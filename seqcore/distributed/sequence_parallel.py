@@ -221,6 +221,21 @@ def previous_tail(x: Tensor, n: int, group: Any = None) -> Tensor:
     return halos[dist.get_rank(group)]
 
 
+def gather_sequence(x: Tensor, group: Any = None) -> tuple[Tensor, int]:
+    """Every rank's slice of ``x: (B, T_r, ...)`` joined in rank order, ``(B, sum T_r, ...)``, and where this
+    rank's slice starts in it. Slices may differ in length (they are padded for the all-gather). Differentiable;
+    its traffic grows with ``T``: softmax attention needs every key (LASP-2's hybrid layers do the same)."""
+    lengths = [torch.zeros(1, dtype=torch.long, device=x.device) for _ in range(dist.get_world_size(group))]
+    mine = torch.tensor([x.shape[1]], dtype=torch.long, device=x.device)
+    _collective(lambda: dist.all_gather(lengths, mine, group=group), "all-gather of slice lengths", group)
+    sizes = [int(n) for n in lengths]
+    longest = max(sizes)
+    padded = torch.cat([x, x.new_zeros(x.shape[0], longest - x.shape[1], *x.shape[2:])], dim=1)
+    gathered = all_gather_autograd(padded, group)
+    rank = dist.get_rank(group)
+    return torch.cat([gathered[r, :, :n] for r, n in enumerate(sizes)], dim=1), sum(sizes[:rank])
+
+
 class SequenceParallelOps:
     """The :mod:`seqcore.ops` functions a mixer calls (``scan``, ``gla``, ``gla_signed``, ``delta_rule``), bound
     to a process group: what a mixer with ``sequence_parallel_group`` set runs instead of :mod:`seqcore.ops`."""

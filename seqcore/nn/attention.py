@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..distributed.sequence_parallel import gather_sequence
 from .base import check_mixer_call
 from .cache import MixerCache
 from .registry import register_mixer
@@ -36,6 +37,9 @@ class SoftmaxAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.out_proj = nn.Linear(dim, dim, bias=False)
         self.dropout = nn.Dropout(dropout)
+        # A process group over which the sequence is split (seqcore.distributed.enable_sequence_parallel): keys
+        # and values of every rank are gathered, queries stay local.
+        self.sequence_parallel_group = None
 
     def forward(
         self, x: Tensor, cu_seqlens: Tensor | None = None, cache: MixerCache | None = None
@@ -43,6 +47,13 @@ class SoftmaxAttention(nn.Module):
         """Attend over ``x: (B, T, C)``; with ``cache`` also return the updated one."""
         check_mixer_call(x, self.dim, self.bidirectional, cu_seqlens, cache)
         qkv = self.qkv(x).unflatten(-1, (3, self.num_heads, -1))  # (B, T, 3, H, D)
+        if self.sequence_parallel_group is not None:
+            if cache is not None or cu_seqlens is not None:
+                raise ValueError("a sequence-parallel mixer takes its slice of one dense sequence per batch row: no "
+                                 "cache, no cu_seqlens")
+            kv, offset = gather_sequence(qkv[:, :, 1:], self.sequence_parallel_group)
+            o = self._attend_dense(qkv[:, :, 0], kv[:, :, 0], kv[:, :, 1], offset=offset)
+            return self.dropout(self.out_proj(o.flatten(-2)))
         if cache is not None:
             kv = qkv[:, :, 1:] if cache.state is None else torch.cat([cache.state, qkv[:, :, 1:]], dim=1)
             o = self._attend_dense(qkv[:, :, 0], kv[:, :, 0], kv[:, :, 1], offset=cache.seen)
