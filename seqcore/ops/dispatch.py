@@ -141,17 +141,19 @@ def _triton_backward(family, tensors, initial_state, cu_seqlens, scale, reverse,
     out_ref = named[family.out_like]
     layout = SequenceLayout(*out_ref.shape[:2], cu_seqlens, reverse)
     _, bwd = family.triton_kernels()
-    packed = [None if t is None else layout.to_packed(t) for t in tensors]
+    # The kernels index with contiguous strides; incoming gradients are often views (a slice or a cat's share of
+    # a larger gradient), which they would read as garbage.
+    packed = [None if t is None else layout.to_packed(t).contiguous() for t in tensors]
     scale_arg = (scale,) if family.uses_scale else ()
-    h0 = None if initial_state is None else initial_state.float()
-    dht = None if d_final is None else d_final.float()
+    h0 = None if initial_state is None else initial_state.float().contiguous()
+    dht = None if d_final is None else d_final.float().contiguous()
     cu = layout.cu_seqlens(out_ref.device)
     extra = ()
     if family.triton_bwd_takes_output:
         # Recomputed from float32 inputs so that low-precision inputs do not round the states it reads.
         fwd, _ = family.triton_kernels()
         extra = (fwd(*[None if t is None else t.float() for t in packed], *scale_arg, h0, cu)[0],)
-    grads = bwd(*packed, *scale_arg, h0, cu, *extra, layout.to_packed(d_out), dht)
+    grads = bwd(*packed, *scale_arg, h0, cu, *extra, layout.to_packed(d_out).contiguous(), dht)
     *d_inputs, d_h0 = grads
     result = [None if g is None else layout.from_packed(g) for g in d_inputs]
     if d_h0 is not None and initial_state is not None:
