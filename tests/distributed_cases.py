@@ -64,9 +64,11 @@ def _positional(family: str, inputs: dict[str, torch.Tensor]) -> list[torch.Tens
     return [inputs.get(n) for n in names]
 
 
-def compare(rank: int, world: int, family: str, gate: str, reverse: bool, with_state: bool, backend: str) -> float:
+def compare(rank: int, world: int, family: str, gate: str, reverse: bool, with_state: bool, backend: str,
+            dtype: torch.dtype = torch.float64) -> float:
     """Max abs difference over outputs, final state and every gradient, sharded against whole."""
     full, h0 = make_inputs(family, gate, seed=CASES.index((family, gate)))
+    full, h0 = {n: t.to(dtype) for n, t in full.items()}, h0.to(dtype)
     gen = torch.Generator().manual_seed(7)
     lengths = split_lengths(T, world)
     start = sum(lengths[:rank])
@@ -77,8 +79,8 @@ def compare(rank: int, world: int, family: str, gate: str, reverse: bool, with_s
     state = h0.clone().requires_grad_() if with_state else None
     out, final = reference_op(*_positional(family, whole), initial_state=state, output_final_state=True,
                               reverse=reverse, backend=backend)
-    w_out = torch.randn(out.shape, generator=gen, dtype=torch.float64)
-    w_final = torch.randn(final.shape, generator=gen, dtype=torch.float64)
+    w_out = torch.randn(out.shape, generator=gen, dtype=torch.float64).to(out.dtype)
+    w_final = torch.randn(final.shape, generator=gen, dtype=torch.float64).to(final.dtype)
     ((out * w_out).sum() + (final * w_final).sum()).backward()
 
     part = {n: t[:, start:stop].clone().requires_grad_() for n, t in full.items()}
@@ -110,6 +112,25 @@ def worker(rank: int, world: int, init_file: str, result_dir: str) -> None:
                     for backend in ("recurrent", "chunk"):
                         key = f"{family}/{gate or '-'}/reverse={reverse}/state={with_state}/{backend}"
                         results[key] = compare(rank, world, family, gate, reverse, with_state, backend)
+    finally:
+        Path(result_dir, f"rank{rank}.json").write_text(json.dumps(results))
+        dist.destroy_process_group()
+
+
+TRITON_CASES = [("scan", ""), ("gla", "head"), ("delta_rule", "head")]
+
+
+def triton_worker(rank: int, world: int, init_file: str, result_dir: str) -> None:
+    """The Triton backend (float32 only; interpreted on a CPU) through the same comparison."""
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=120))
+    torch.set_num_threads(1)
+    results = {}
+    try:
+        for family, gate in TRITON_CASES:
+            for reverse in (False, True):
+                key = f"{family}/{gate or '-'}/reverse={reverse}"
+                results[key] = compare(rank, world, family, gate, reverse, True, "triton", torch.float32)
     finally:
         Path(result_dir, f"rank{rank}.json").write_text(json.dumps(results))
         dist.destroy_process_group()

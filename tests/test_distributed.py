@@ -9,7 +9,7 @@ import time
 import pytest
 import torch.multiprocessing as mp
 
-from distributed_cases import CASES, MIXER_CASES, dying_worker, mixer_worker, worker
+from distributed_cases import CASES, MIXER_CASES, TRITON_CASES, dying_worker, mixer_worker, triton_worker, worker
 
 TOLERANCE = 1e-10
 # Mamba-2 computes dt and its decay in float32 by design (even in a float64 model), so sharded and whole runs
@@ -25,6 +25,17 @@ def test_sharded_ops_equal_the_whole_sequence(world, tmp_path):
         errors = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert len(errors) == len(CASES) * 8
         bad = {case: err for case, err in errors.items() if not err < TOLERANCE}
+        assert not bad, f"rank {rank}: {bad}"
+
+
+def test_sharded_ops_on_the_triton_backend(tmp_path):
+    """float32 (Triton's dtypes): a wrong fold is off by O(1), float32 rounding by about 1e-5 here."""
+    mp.start_processes(triton_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2,
+                       start_method="fork", join=True)
+    for rank in range(2):
+        errors = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert len(errors) == len(TRITON_CASES) * 2
+        bad = {case: err for case, err in errors.items() if not err < 1e-4}
         assert not bad, f"rank {rank}: {bad}"
 
 
