@@ -100,21 +100,33 @@ def compare(rank: int, world: int, family: str, gate: str, reverse: bool, with_s
     return float(torch.stack(errors).max())
 
 
-def worker(rank: int, world: int, init_file: str, result_dir: str) -> None:
+def join_group(rank: int, world: int, init_file: str, timeout_s: float) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
-                            timeout=datetime.timedelta(seconds=60))
+                            timeout=datetime.timedelta(seconds=timeout_s))
     torch.set_num_threads(1)
+
+
+def record_cases(rank: int, world: int, init_file: str, result_dir: str, cases, timeout_s: float = 60) -> None:
+    """Join the group, run ``cases`` (``(key, thunk)`` pairs, each returning a max error) and write
+    ``{key: error}`` to ``rank<r>.json``, whatever happens."""
+    join_group(rank, world, init_file, timeout_s)
     results = {}
     try:
-        for family, gate in CASES:
-            for reverse in (False, True):
-                for with_state in (False, True):
-                    for backend in ("recurrent", "chunk"):
-                        key = f"{family}/{gate or '-'}/reverse={reverse}/state={with_state}/{backend}"
-                        results[key] = compare(rank, world, family, gate, reverse, with_state, backend)
+        for key, run in cases:
+            results[key] = run()
     finally:
         Path(result_dir, f"rank{rank}.json").write_text(json.dumps(results))
         dist.destroy_process_group()
+
+
+def worker(rank: int, world: int, init_file: str, result_dir: str) -> None:
+    cases = (
+        (f"{family}/{gate or '-'}/reverse={reverse}/state={with_state}/{backend}",
+         lambda a=(family, gate, reverse, with_state, backend): compare(rank, world, *a))
+        for family, gate in CASES for reverse in (False, True) for with_state in (False, True)
+        for backend in ("recurrent", "chunk")
+    )
+    record_cases(rank, world, init_file, result_dir, cases)
 
 
 TRITON_CASES = [("scan", ""), ("gla", "head"), ("delta_rule", "head")]
@@ -122,24 +134,17 @@ TRITON_CASES = [("scan", ""), ("gla", "head"), ("delta_rule", "head")]
 
 def triton_worker(rank: int, world: int, init_file: str, result_dir: str) -> None:
     """The Triton backend (float32 only; interpreted on a CPU) through the same comparison."""
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
-                            timeout=datetime.timedelta(seconds=120))
-    torch.set_num_threads(1)
-    results = {}
-    try:
-        for family, gate in TRITON_CASES:
-            for reverse in (False, True):
-                key = f"{family}/{gate or '-'}/reverse={reverse}"
-                results[key] = compare(rank, world, family, gate, reverse, True, "triton", torch.float32)
-    finally:
-        Path(result_dir, f"rank{rank}.json").write_text(json.dumps(results))
-        dist.destroy_process_group()
+    cases = (
+        (f"{family}/{gate or '-'}/reverse={reverse}",
+         lambda a=(family, gate, reverse): compare(rank, world, *a, True, "triton", torch.float32))
+        for family, gate in TRITON_CASES for reverse in (False, True)
+    )
+    record_cases(rank, world, init_file, result_dir, cases, timeout_s=120)
 
 
 def dying_worker(rank: int, world: int, init_file: str, result_dir: str) -> None:
     """Rank 1 dies before the collective; the others must fail with a clear error, not hang."""
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
-                            timeout=datetime.timedelta(seconds=20))
+    join_group(rank, world, init_file, 20)
     full, _ = make_inputs("gla", "head", 0)
     if rank == 1:
         os._exit(3)
@@ -188,15 +193,9 @@ def compare_mixer(rank: int, world: int, name: str, kwargs: dict, bidirectional:
 
 
 def mixer_worker(rank: int, world: int, init_file: str, result_dir: str) -> None:
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
-                            timeout=datetime.timedelta(seconds=60))
-    torch.set_num_threads(1)
-    results = {}
-    try:
-        for name, kwargs in MIXER_CASES:
-            for bidirectional in (False, True):
-                key = f"{name}{'/neg' if kwargs.get('allow_neg_eigval') else ''}/bidirectional={bidirectional}"
-                results[key] = compare_mixer(rank, world, name, kwargs, bidirectional)
-    finally:
-        Path(result_dir, f"rank{rank}.json").write_text(json.dumps(results))
-        dist.destroy_process_group()
+    cases = (
+        (f"{name}{'/neg' if kwargs.get('allow_neg_eigval') else ''}/bidirectional={bidirectional}",
+         lambda a=(name, kwargs, bidirectional): compare_mixer(rank, world, *a))
+        for name, kwargs in MIXER_CASES for bidirectional in (False, True)
+    )
+    record_cases(rank, world, init_file, result_dir, cases)

@@ -17,38 +17,32 @@ TOLERANCE = 1e-10
 MIXER_TOLERANCE = {"mamba2": 1e-7}
 
 
-@pytest.mark.parametrize("world", [2, 4])
-def test_sharded_ops_equal_the_whole_sequence(world, tmp_path):
+def check_workers(worker, world: int, tmp_path, num_cases: int, tolerance) -> None:
+    """Run ``worker`` on ``world`` forked gloo processes; every rank reports ``num_cases`` errors, each below
+    ``tolerance(case)``."""
     mp.start_processes(worker, args=(world, str(tmp_path / "init"), str(tmp_path)), nprocs=world,
                        start_method="fork", join=True)
     for rank in range(world):
         errors = json.loads((tmp_path / f"rank{rank}.json").read_text())
-        assert len(errors) == len(CASES) * 8
-        bad = {case: err for case, err in errors.items() if not err < TOLERANCE}
-        assert not bad, f"rank {rank}: {bad}"
-
-
-def test_sharded_ops_on_the_triton_backend(tmp_path):
-    """float32 (Triton's dtypes): a wrong fold is off by O(1), float32 rounding by about 1e-5 here."""
-    mp.start_processes(triton_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2,
-                       start_method="fork", join=True)
-    for rank in range(2):
-        errors = json.loads((tmp_path / f"rank{rank}.json").read_text())
-        assert len(errors) == len(TRITON_CASES) * 2
-        bad = {case: err for case, err in errors.items() if not err < 1e-4}
+        assert len(errors) == num_cases
+        bad = {case: err for case, err in errors.items() if not err < tolerance(case)}
         assert not bad, f"rank {rank}: {bad}"
 
 
 @pytest.mark.parametrize("world", [2, 4])
+def test_sharded_ops_equal_the_whole_sequence(world, tmp_path):
+    check_workers(worker, world, tmp_path, len(CASES) * 8, lambda case: TOLERANCE)
+
+
+def test_sharded_ops_on_the_triton_backend(tmp_path):
+    """float32 (Triton's dtypes): a wrong fold is off by O(1), float32 rounding by about 1e-5 here."""
+    check_workers(triton_worker, 2, tmp_path, len(TRITON_CASES) * 2, lambda case: 1e-4)
+
+
+@pytest.mark.parametrize("world", [2, 4])
 def test_sequence_parallel_mixers_equal_the_whole_sequence(world, tmp_path):
-    mp.start_processes(mixer_worker, args=(world, str(tmp_path / "init"), str(tmp_path)), nprocs=world,
-                       start_method="fork", join=True)
-    for rank in range(world):
-        errors = json.loads((tmp_path / f"rank{rank}.json").read_text())
-        assert len(errors) == len(MIXER_CASES) * 2
-        bad = {case: err for case, err in errors.items()
-               if not err < MIXER_TOLERANCE.get(case.split("/")[0], TOLERANCE)}
-        assert not bad, f"rank {rank}: {bad}"
+    check_workers(mixer_worker, world, tmp_path, len(MIXER_CASES) * 2,
+                  lambda case: MIXER_TOLERANCE.get(case.split("/")[0], TOLERANCE))
 
 
 def test_a_dead_rank_makes_the_others_fail_with_a_clear_error(tmp_path):
