@@ -57,9 +57,8 @@ def synthetic_root(out: Path, train: int, val: int, seed: int) -> Path:
     return root
 
 
-def load_split(root: Path, split: str, config: LIONConfig) -> tuple[list[dict[str, Any]], list]:
-    dataset = KittiDataset(root, split, classes=config.classes, point_cloud_range=config.point_cloud_range)
-    return [dataset[i] for i in range(len(dataset))], [dataset.ground_truth(i) for i in range(len(dataset))]
+def load_split(root: Path, split: str, config: LIONConfig) -> KittiDataset:
+    return KittiDataset(root, split, classes=config.classes, point_cloud_range=config.point_cloud_range)
 
 
 # Objects pasted into each training scene from the ground-truth database (OpenPCDet's gt_sampling): more boxes
@@ -149,8 +148,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = args.out or Path("runs/lion") / config.operator
     out.mkdir(parents=True, exist_ok=True)
     root = args.data or synthetic_root(args.cache, args.train_scenes, args.val_scenes, args.seed)
-    train_samples, _ = load_split(root, "train", config)
-    val_samples, val_truth = load_split(root, "val", config)
+    train_set, val_set = load_split(root, "train", config), load_split(root, "val", config)
+    train_samples = [train_set[i] for i in range(len(train_set))]
+    val_samples = [val_set[i] for i in range(len(val_set))]
+    val_truth = [val_set.ground_truth(i) for i in range(len(val_set))]  # only the val labels are scored
     if not train_samples or not val_samples:
         raise SystemExit(f"{root} needs frames in both ImageSets/train.txt and ImageSets/val.txt")
     print(f"LION ({config.operator}) on {len(train_samples)} train / {len(val_samples)} val frames from {root}")
