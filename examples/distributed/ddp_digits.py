@@ -18,9 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402
-import datetime  # noqa: E402
 import json  # noqa: E402
-import os  # noqa: E402
 from typing import Any  # noqa: E402
 
 import timm  # noqa: E402
@@ -35,6 +33,7 @@ from tqdm import tqdm  # noqa: E402
 
 import vision  # noqa: E402,F401  (registers lightnet_* with timm)
 from vision.data import digits_datasets  # noqa: E402
+from torchrun_launch import run_under_torchrun  # noqa: E402  (beside this script)
 
 # A LightNet small enough for 32x32 digits (as examples/vision/train.py uses).
 MODEL_KWARGS = {"patch_size": 8, "embed_dim": 64, "depth": 2, "num_heads": 4}
@@ -60,19 +59,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=Path("runs/distributed/ddp_digits"))
     args = parser.parse_args(argv)
-    if "RANK" not in os.environ:
-        parser.error("launch with torchrun, e.g. torchrun --standalone --nproc_per_node=2 " + sys.argv[0])
-    device = torch.device(args.device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=datetime.timedelta(minutes=5))
-    rank, world = dist.get_rank(), dist.get_world_size()
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
-    torch.set_num_threads(1)
-    try:
-        return train(args, rank, world, device)
-    finally:
-        dist.destroy_process_group()
+    return run_under_torchrun(parser, args, train)
 
 
 def train(args: argparse.Namespace, rank: int, world: int, device: torch.device) -> dict[str, Any]:

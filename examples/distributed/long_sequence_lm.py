@@ -21,10 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402
-import datetime  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
-import os  # noqa: E402
 from typing import Any  # noqa: E402
 
 import torch  # noqa: E402
@@ -34,6 +32,7 @@ from tqdm import tqdm  # noqa: E402
 
 from seqcore.distributed import enable_sequence_parallel  # noqa: E402
 from seqcore.nn import SeqLM  # noqa: E402
+from torchrun_launch import run_under_torchrun  # noqa: E402  (beside this script)
 
 
 def markov_sequence(length: int, vocab: int, seed: int) -> tuple[torch.Tensor, float]:
@@ -75,20 +74,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=Path("runs/distributed/lm"))
     parser.add_argument("--no-check", action="store_true", help="skip the step-0 check against one process")
     args = parser.parse_args(argv)
-    if "RANK" not in os.environ:
-        parser.error("launch with torchrun, e.g. torchrun --standalone --nproc_per_node=2 " + sys.argv[0])
-    device = torch.device(args.device)
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    dist.init_process_group(backend, timeout=datetime.timedelta(minutes=5))
-    rank, world = dist.get_rank(), dist.get_world_size()
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
-    torch.set_num_threads(1)
-    try:
-        return train(args, rank, world, device)
-    finally:
-        dist.destroy_process_group()
+    return run_under_torchrun(parser, args, train)
 
 
 def train(args: argparse.Namespace, rank: int, world: int, device: torch.device) -> dict[str, Any]:
