@@ -1,15 +1,12 @@
 """The sequence-parallel benchmark runs in --quick mode: both rows, and communication that is pure state traffic."""
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
+from scripts import load_script
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "distributed.py"
-_spec = importlib.util.spec_from_file_location("benchmark_distributed", SCRIPT)
-bench = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = bench
-_spec.loader.exec_module(bench)
+bench = load_script(SCRIPT, "benchmark_distributed")
 
 
 def test_quick_benchmark(capsys):

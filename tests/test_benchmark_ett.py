@@ -1,14 +1,13 @@
 """benchmarks/ett.py: the test windows, the metrics and the DLinear-style baseline on small synthetic series."""
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 
+from scripts import load_script
 from timeseries.data import ETT_DEFAULT_PATH
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "ett.py"
@@ -17,11 +16,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "ett.py"
 @pytest.fixture(scope="module")
 def ett() -> ModuleType:
     """The benchmark script as a module (benchmarks/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("benchmark_ett", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look the module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "benchmark_ett")
 
 
 def test_origins_match_the_loader_convention(ett: ModuleType) -> None:

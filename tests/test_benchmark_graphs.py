@@ -1,22 +1,20 @@
 """benchmarks/graphs.py --quick: HAC rows and GSM++ / GPS training-step rows with sane times, memory and levels."""
 from __future__ import annotations
 
-import importlib.util
 import math
 import sys
 from pathlib import Path
 
 import pytest
 
+from scripts import load_script
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "graphs.py"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU peak memory needs /proc (Linux)")
 def test_quick_run_reports_hac_and_both_models(capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("benchmark_graphs", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_script(SCRIPT, "benchmark_graphs")
 
     out = module.main(["--quick"])
 
@@ -44,9 +42,7 @@ def test_quick_run_reports_hac_and_both_models(capsys: pytest.CaptureFixture[str
 
 
 def test_train_graph_is_connected_symmetric_and_loop_free() -> None:
-    spec = importlib.util.spec_from_file_location("benchmark_graphs", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(SCRIPT, "benchmark_graphs")
 
     x, edge_index, y = module.random_graph(500, seed=1)
     assert x.shape == (500, 16) and y.shape == (500,) and edge_index.shape == (2, 10 * 500)

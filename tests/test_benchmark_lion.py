@@ -1,18 +1,15 @@
 """The LION backbone benchmark runs in --quick mode and reports every operator at every group size."""
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from pathlib import Path
 
 import torch
 
+from scripts import load_script
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "lion.py"
-_spec = importlib.util.spec_from_file_location("benchmark_lion", SCRIPT)
-lion_bench = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = lion_bench
-_spec.loader.exec_module(lion_bench)
+lion_bench = load_script(SCRIPT, "benchmark_lion")
 
 
 def test_quick_benchmark_table(capsys):

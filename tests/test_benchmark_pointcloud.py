@@ -1,19 +1,15 @@
 """The point-cloud operator benchmark runs in --quick mode and reports sane times."""
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from pathlib import Path
 
 import torch
 
+from scripts import load_script
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "pointcloud_ops.py"
-# Loaded from its file (benchmarks/ is not a package), under a name that cannot clash with an installed module.
-_spec = importlib.util.spec_from_file_location("benchmark_pointcloud_ops", SCRIPT)
-pointcloud_ops = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = pointcloud_ops  # dataclasses look their module up here
-_spec.loader.exec_module(pointcloud_ops)
+pointcloud_ops = load_script(SCRIPT, "benchmark_pointcloud_ops")
 
 
 def test_quick_benchmark_rows(capsys):

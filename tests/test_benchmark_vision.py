@@ -1,21 +1,19 @@
 """benchmarks/vision.py --quick: one row per (resolution, model, mode) with sane throughput, memory and tokens."""
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
+
+from scripts import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "vision.py"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU peak memory needs /proc (Linux)")
 def test_quick_run_reports_both_models_and_modes(capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("benchmark_vision", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_script(SCRIPT, "benchmark_vision")
 
     rows = module.main(["--quick", "--threads", "1", "--device", "cpu"])
 
@@ -37,10 +35,7 @@ def test_quick_run_reports_both_models_and_modes(capsys: pytest.CaptureFixture[s
 def test_scan_order_benchmark_trains_and_times_every_configuration(tmp_path: Path) -> None:
     """benchmarks/vision_scans.py --quick: LightNet and a decay mixer at 1, 2 and 4 orders, each trained and timed."""
     script = SCRIPT.with_name("vision_scans.py")
-    spec = importlib.util.spec_from_file_location("benchmark_vision_scans", script)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_script(script, "benchmark_vision_scans")
 
     rows = module.main(["--quick", "--mixers", "retnet", "--out", str(tmp_path)])
 

@@ -1,7 +1,6 @@
 """DynamicsReconstructor (estimator contract, fit/score on Lorenz-63), the DSR data loaders and the example."""
 from __future__ import annotations
 
-import importlib.util
 import math
 import pickle
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
+from scripts import load_script
 from timeseries.dynamics import DynamicsReconstructor, load_dsr, simulate_lorenz63
 from timeseries.dynamics.data import DSR_ENV_VAR, DSR_FILES, default_dsr_root
 
@@ -255,10 +255,7 @@ def test_load_dsr_reads_the_shared_files(name: str, dim: int) -> None:
 
 
 def load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("dynamics_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(EXAMPLE, "dynamics_example")
 
 
 def test_example_quick_writes_its_plots(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -1,26 +1,21 @@
 """The graph examples on tiny runs: the task benchmark, the karate club and a local TU data set on disk."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from graph_files import offline, write_tu  # noqa: F401  (offline is a fixture)
+from scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def load(relative: str) -> ModuleType:
     path = ROOT / relative
-    spec = importlib.util.spec_from_file_location(f"graphs_example_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(path, f"graphs_example_{path.stem}")
 
 
 def test_benchmark_tasks_writes_results_table_and_plot(tmp_path, capsys):

@@ -2,10 +2,8 @@
 (on synthetic KITTI folders and the real KITTI frame)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,17 +11,14 @@ import pytest
 from kitti_files import KITTI_SAMPLE
 from pointcloud import SyntheticScenes
 from pointcloud.lion import LIONConfig, LIONDetector
+from scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_example(name: str):
     path = ROOT / "examples" / "pointcloud" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"pointcloud_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(path, f"pointcloud_{name}")
 
 
 def test_kitti_tour_quick(tmp_path, capsys):

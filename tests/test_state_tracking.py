@@ -1,19 +1,17 @@
 """examples/state_tracking.py: a linear RNN with eigenvalues in [-1, 1] learns parity and extrapolates to T=256."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
+
+from scripts import load_script
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "state_tracking.py"
 
 
 def load_example() -> ModuleType:
     """Import the example by path: examples/ is not a package."""
-    spec = importlib.util.spec_from_file_location("state_tracking_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(EXAMPLE, "state_tracking_example")
 
 
 def test_hgrn_with_negative_eigenvalues_learns_parity_at_length_256() -> None:

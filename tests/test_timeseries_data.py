@@ -1,7 +1,6 @@
 """Data loaders (CSV, ETTh1, statsmodels data sets), the sktime adapter and the forecasting example."""
 from __future__ import annotations
 
-import importlib.util
 import math
 import pickle
 import subprocess
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scripts import load_script
 from timeseries.arnet import ARNetForecaster
 from timeseries.data import ETT_DEFAULT_PATH, load_co2, load_ett, load_sunspots, read_csv
 
@@ -209,10 +209,7 @@ def test_sktime_adapter_keeps_timestamps_for_calendar_features() -> None:
 
 
 def load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("forecast_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(EXAMPLE, "forecast_example")
 
 
 def test_example_quick_on_sunspots_writes_plot(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

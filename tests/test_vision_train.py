@@ -1,8 +1,6 @@
 """Vision data loaders (vision.data) and the training example (examples/vision/train.py), on tiny runs."""
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -10,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+
+from scripts import load_script
 
 pytest.importorskip("timm")
 pytest.importorskip("torchvision")
@@ -25,11 +25,7 @@ TINY = ["--model-kwargs", '{"embed_dim": 32, "depth": 1, "num_heads": 2}', "--th
 
 @pytest.fixture(scope="module")
 def train_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("vision_train_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(EXAMPLE, "vision_train_example")
 
 
 @pytest.fixture(scope="module")
