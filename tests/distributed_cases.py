@@ -12,7 +12,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from seqcore import ops
-from seqcore.distributed import enable_sequence_parallel, sp_delta_rule, sp_gla, sp_gla_signed, sp_scan
+from seqcore.distributed import (
+    enable_sequence_parallel, previous_tail, sp_delta_rule, sp_gla, sp_gla_signed, sp_scan,
+)
 from seqcore.nn import build_mixer
 
 B, T, H, K, V, D = 2, 37, 2, 4, 3, 5
@@ -199,3 +201,22 @@ def mixer_worker(rank: int, world: int, init_file: str, result_dir: str) -> None
         for name, kwargs in MIXER_CASES for bidirectional in (False, True)
     )
     record_cases(rank, world, init_file, result_dir, cases)
+
+
+def input_errors_worker(rank: int, world: int, init_file: str, result_dir: str) -> None:
+    """Errors every rank raises alike, before any collective, so none is left waiting."""
+    join_group(rank, world, init_file, 20)
+    full, _ = make_inputs("gla", "head", 0)
+    messages = []
+    for call in (
+        lambda: sp_gla(*(t[:, :6].reshape(1, -1, *t.shape[2:]) for t in _positional("gla", full)),
+                       cu_seqlens=torch.tensor([0, 6, 12])),
+        lambda: previous_tail(torch.zeros(1, 2, 4), 3),
+    ):
+        try:
+            call()
+            messages.append("no error")
+        except ValueError as err:
+            messages.append(str(err))
+    Path(result_dir, f"rank{rank}.json").write_text(json.dumps(messages))
+    dist.destroy_process_group()
