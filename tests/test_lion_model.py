@@ -174,6 +174,12 @@ def test_detector_rejects_bad_points(tiny_scenes):
         model(torch.zeros(10, 4), 1)
     with pytest.raises(ValueError, match="batch column"):
         model(torch.zeros(10, 5) + torch.tensor([3.0, 1, 1, 1, 0]), 2)
+    nan = torch.zeros(3, 5)
+    nan[1, 2] = float("nan")
+    with pytest.raises(ValueError, match="NaN coordinates"):
+        model(nan, 1)
+    empty = model(torch.zeros(0, 5), 2)  # scans with no point in range still give (empty) maps
+    assert empty["heatmap"].shape == (2, 3, 32, 32) and torch.isfinite(empty["box"]).all()
 
 
 def test_save_load_round_trip(tmp_path, tiny_scenes):

@@ -117,9 +117,6 @@ class LIONConfig:
             raise ValueError(f"unknown LIONConfig fields {unknown}")
         return cls(**values)
 
-    def replace(self, **changes: Any) -> "LIONConfig":
-        return dataclasses.replace(self, **changes)
-
     @classmethod
     def kitti(cls, **changes: Any) -> "LIONConfig":
         """The paper's KITTI setting: range ``[0, -40, -3, 70.4, 40, 1]``, voxels ``[0.2, 0.2, 0.125]``, four
