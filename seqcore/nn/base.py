@@ -69,6 +69,7 @@ class RecurrentMixer(nn.Module):
             raise ValueError(f"value channels ({value_dim}) must be divisible by num_heads ({num_heads})")
         self.dim, self.num_heads, self.value_dim = dim, num_heads, value_dim
         self.bidirectional, self.backend = bidirectional, backend
+        self.conv_size = conv_size
         self.convs = nn.ModuleDict({name: ShortConvolution(ch, conv_size) for name, ch in conv_channels.items()})
         self.merge = nn.Linear(2 * value_dim, value_dim, bias=False) if bidirectional else None
         self.out_norm = nn.RMSNorm(value_dim // num_heads, eps=norm_eps) if use_output_norm else None
@@ -110,14 +111,17 @@ class RecurrentMixer(nn.Module):
             raise ValueError("a sequence-parallel mixer takes its slice of one dense sequence per batch row: no "
                              "cache, no cu_seqlens")
         inputs = self.project(x)
+        values = {name: inputs[name].flatten(2) for name in self.convs}
+        if group is not None and values:
+            # The previous rank's last inputs, as if the sequence had not been cut: one exchange for all the
+            # convolutions (they share one kernel size).
+            tails = previous_tail(torch.cat(list(values.values()), dim=-1), self.conv_size - 1, group)
+            pasts = dict(zip(values, tails.split([v.shape[-1] for v in values.values()], dim=-1)))
+        else:
+            pasts = {name: None if cache is None else cache.conv.get(name) for name in values}
         conv_states = {}
         for name, conv in self.convs.items():
-            value = inputs[name].flatten(2)
-            if group is not None:  # the previous rank's last inputs, as if the sequence had not been cut
-                past = previous_tail(value, conv.kernel_size - 1, group)
-            else:
-                past = None if cache is None else cache.conv.get(name)
-            mixed, conv_states[name] = conv(value, cu_seqlens, past)
+            mixed, conv_states[name] = conv(values[name], cu_seqlens, pasts[name])
             inputs[name] = mixed.view_as(inputs[name])
         o, state = self.recur(inputs, None if cache is None else cache.state, cu_seqlens, reverse=False)
         if self.merge is not None:
