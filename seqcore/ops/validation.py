@@ -22,6 +22,18 @@ def check_float(name: str, t: Tensor, rank: int | tuple[int, ...], layout: str) 
         raise ValueError(f"{name} must have shape {layout}, got {tuple(t.shape)}")
 
 
+def check_bool(name: str, value: object) -> bool:
+    """A flag must be a real ``bool``: ``"no"``, ``0`` or ``None`` silently meaning True or False hides mistakes.
+
+    numpy's ``bool_`` is accepted (what comparisons on arrays return) and converted.
+    """
+    if isinstance(value, bool):
+        return value
+    if type(value).__name__ == "bool_" and type(value).__module__ == "numpy":
+        return bool(value)
+    raise TypeError(f"{name} must be a bool (True or False), got {type(value).__name__} {value!r}")
+
+
 def check_shape(name: str, t: Tensor, expected: tuple[int, ...], layout: str) -> None:
     if tuple(t.shape) != tuple(expected):
         raise ValueError(f"{name} must have shape {layout} = {tuple(expected)}, got {tuple(t.shape)}")
