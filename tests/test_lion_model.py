@@ -192,7 +192,7 @@ def test_save_load_round_trip(tmp_path, tiny_scenes):
     with torch.no_grad():
         assert torch.equal(model(points, 2)["box"], loaded(points, 2)["box"])
     torch.save({"state": 1}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not a LION checkpoint"):
+    with pytest.raises(ValueError, match="is not a seqcore checkpoint"):
         LIONDetector.load(tmp_path / "other.pt")
 
 

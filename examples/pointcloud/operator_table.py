@@ -22,7 +22,9 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 from typing import Any  # noqa: E402
 
-import torch  # noqa: E402
+from pointcloud.lion.detector import CHECKPOINT_KIND  # noqa: E402
+from seqcore.atomic import atomic_write  # noqa: E402
+from seqcore.checkpoint import load_checkpoint  # noqa: E402
 
 COLUMNS = ("Car 3D", "Car BEV", "Pedestrian 3D", "Cyclist 3D")
 
@@ -34,9 +36,9 @@ def load_run(folder: Path) -> dict[str, Any]:
     curve = json.loads(curve_path.read_text())
     if not curve:
         raise ValueError(f"{curve_path} is empty")
-    state = torch.load(folder / "last.pt", map_location="cpu", weights_only=False)
-    return {"folder": str(folder), "operator": state["config"]["operator"], "curve": curve,
-            "total_steps": state.get("total_steps", curve[-1]["step"])}
+    checkpoint = load_checkpoint(folder / "last.pt", kind=CHECKPOINT_KIND)
+    return {"folder": str(folder), "operator": checkpoint.config["operator"], "curve": curve,
+            "total_steps": checkpoint.state.get("total_steps", curve[-1]["step"])}
 
 
 def table(runs: list[dict[str, Any]]) -> str:
@@ -68,7 +70,8 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
     ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_write(path) as handle:
+        fig.savefig(handle, dpi=110, format="png")
     plt.close(fig)
 
 

@@ -25,6 +25,9 @@ sys.path.insert(0, str(ROOT))
 import argparse  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -37,6 +40,9 @@ from pointcloud import (  # noqa: E402
 )
 from pointcloud.data import KittiDataset  # noqa: E402
 from pointcloud.lion import LIONConfig, LIONDetector, evaluate_detector, to_batch  # noqa: E402
+from pointcloud.lion.detector import CHECKPOINT_KIND  # noqa: E402
+from seqcore.atomic import atomic_write, atomic_write_text  # noqa: E402
+from seqcore.checkpoint import CheckpointError, load_checkpoint, restore_training_state, training_state  # noqa: E402
 from pointcloud.synthetic import SyntheticScenes  # noqa: E402
 from pointcloud.viz import save_bev  # noqa: E402
 
@@ -47,13 +53,24 @@ TARGET = ("Car", "3d", "moderate")
 def synthetic_root(out: Path, train: int, val: int, seed: int) -> Path:
     """Write (once) ``train + val`` synthetic scenes in KITTI layout with ``train`` / ``val`` image sets."""
     root = out / f"synthetic_s{seed}_{train}_{val}"
-    marker = root / "ImageSets" / "val.txt"
-    if not marker.exists():
+    if (root / "ImageSets" / "val.txt").is_file():
+        return root
+    if root.exists():  # left by an interrupted run of an earlier version, which wrote in place
+        shutil.rmtree(root)
+    # Built beside the final folder and renamed into place when complete, so an interrupted run never leaves a
+    # partial data set that the next run would take for the whole one.
+    out.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(dir=out, prefix=f".{root.name}.", suffix=".partial"))
+    try:
         scenes = SyntheticScenes(train + val, seed=seed)
         begin = time.perf_counter()
-        scenes.write_kitti(root, imageset="train", indices=range(train))
-        scenes.write_kitti(root, imageset="val", indices=range(train, train + val))
-        print(f"wrote {train} + {val} synthetic scenes to {root} in {time.perf_counter() - begin:.0f} s")
+        scenes.write_kitti(building, imageset="train", indices=range(train))
+        scenes.write_kitti(building, imageset="val", indices=range(train, train + val))
+        os.replace(building, root)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    print(f"wrote {train} + {val} synthetic scenes to {root} in {time.perf_counter() - begin:.0f} s")
     return root
 
 
@@ -89,7 +106,8 @@ def plot_curve(curve: list[dict[str, Any]], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_write(path) as handle:
+        fig.savefig(handle, dpi=110, format="png")
     plt.close(fig)
 
 
@@ -137,9 +155,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.steps < 1 or args.batch_size < 1 or args.eval_every < 1:
         parser.error("--steps, --batch-size and --eval-every must be positive")
     torch.set_num_threads(args.threads)
-    resume = torch.load(args.resume, map_location="cpu", weights_only=False) if args.resume else None
+    try:
+        resume = load_checkpoint(args.resume, kind=CHECKPOINT_KIND) if args.resume else None
+    except (FileNotFoundError, CheckpointError) as err:
+        parser.error(f"--resume: {err}")
     if resume is not None:
-        config = LIONConfig.from_dict(resume["config"])
+        config = LIONConfig.from_dict(resume.config)
     else:
         changes = {"operator": args.operator} if args.operator else {}
         if args.no_generation:
@@ -165,15 +186,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     curve: list[dict[str, Any]] = []
     step, train_seconds, cpu_seconds, best = 0, 0.0, 0.0, -1.0
     if resume is not None:
-        model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        scheduler.load_state_dict(resume["scheduler"])
-        rng.bit_generator.state = resume["rng"]
-        step, curve, best = resume["step"], resume["curve"], resume["best"]
-        train_seconds, cpu_seconds = resume["train_seconds"], resume["cpu_seconds"]
-        if resume["total_steps"] != args.steps:
-            raise SystemExit(f"{args.resume} follows a one-cycle schedule of {resume['total_steps']} steps; "
-                             f"resume with --steps {resume['total_steps']}")
+        saved = resume.state
+        if saved["total_steps"] != args.steps:
+            raise SystemExit(f"{args.resume} follows a one-cycle schedule of {saved['total_steps']} steps; "
+                             f"resume with --steps {saved['total_steps']}")
+        step = restore_training_state(saved, model, optimizer, scheduler, generators={"data": rng})
+        curve, best = saved["curve"], saved["best"]
+        train_seconds, cpu_seconds = saved["train_seconds"], saved["cpu_seconds"]
         print(f"resumed from {args.resume} at step {step}")
     if step >= args.steps:
         raise SystemExit(f"the checkpoint is already at step {step} of --steps {args.steps}")
@@ -211,16 +230,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             tqdm.write(f"step {step} ({train_seconds / 60:.1f} train min, {cpu_seconds / 60:.1f} CPU min): "
                        "moderate AP|R40 "
                        + ", ".join(f"{k} {v:.1f}" for k, v in point["ap"].items()))
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict(), "rng": rng.bit_generator.state, "step": step,
-                     "curve": curve, "train_seconds": train_seconds, "cpu_seconds": cpu_seconds,
-                     "best": max(best, target),
-                     "total_steps": args.steps}
+            state = training_state(model, optimizer, scheduler, step=step, generators={"data": rng}, curve=curve,
+                                   train_seconds=train_seconds, cpu_seconds=cpu_seconds, best=max(best, target),
+                                   total_steps=args.steps)
             model.save(out / "last.pt", **{k: v for k, v in state.items() if k != "model"})
             if target > best:
                 best = target
                 model.save(out / "best.pt", step=step, ap=point["ap"])
-            (out / "curve.json").write_text(json.dumps(curve, indent=1))
+            atomic_write_text(out / "curve.json", json.dumps(curve, indent=1))
             plot_curve(curve, out / "curve.png")
     bar.close()
     final = curve[-1]

@@ -7,12 +7,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from seqcore.checkpoint import load_checkpoint, save_checkpoint
+
 from ..voxels import DynamicVFE, voxelize
 from .backbone import LIONBackbone, SparseBEV
 from .config import LIONConfig
 from .head import CenterHead, conv_bn
 
-CHECKPOINT_FORMAT = "seqcore-lion/1"
+# The kind under which seqcore.checkpoint files of this model are written and recognised.
+CHECKPOINT_KIND = "pointcloud.lion.LIONDetector"
 
 
 def dense_bev(bev: SparseBEV, batch_size: int) -> Tensor:
@@ -103,16 +106,24 @@ class LIONDetector(nn.Module):
         return out
 
     def save(self, path: str | os.PathLike, **extra: Any) -> None:
-        """Save weights and config (and any ``extra`` entries) to ``path``."""
-        torch.save({"format": CHECKPOINT_FORMAT, "config": self.config.to_dict(), "model": self.state_dict(),
-                    **extra}, path)
+        """Save the weights and config, and any plain ``extra`` entries (a training state, metrics), to ``path``.
+
+        The file is a :mod:`seqcore.checkpoint` (kind ``"pointcloud.lion.LIONDetector"``), written atomically: a
+        crash or a full disk during the save leaves the previous file at ``path`` untouched.
+        """
+        if "model" in extra:
+            raise ValueError("extra entries may not be named 'model' (the weights are stored under it)")
+        save_checkpoint(path, {"model": self.state_dict(), **extra}, kind=CHECKPOINT_KIND,
+                        config=self.config.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> "LIONDetector":
-        """Rebuild a detector from a checkpoint written by :meth:`save` (or by the training script)."""
-        state = torch.load(path, map_location=map_location, weights_only=False)
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} is not a LION checkpoint (format {CHECKPOINT_FORMAT})")
-        model = cls(LIONConfig.from_dict(state["config"]))
-        model.load_state_dict(state["model"])
+        """Rebuild a detector from a checkpoint written by :meth:`save` (or by the training script).
+
+        Loading is safe (``weights_only``): a file that would run code, or is not a LION checkpoint, raises
+        :class:`seqcore.checkpoint.CheckpointError` (a ``ValueError``) naming the file.
+        """
+        checkpoint = load_checkpoint(path, kind=CHECKPOINT_KIND, map_location=map_location)
+        model = cls(LIONConfig.from_dict(checkpoint.config))
+        model.load_state_dict(checkpoint.state["model"])
         return model
