@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from scripts import load_script
+from seqcore.checkpoint import load_checkpoint
 
 pytest.importorskip("timm")
 pytest.importorskip("torchvision")
@@ -139,8 +140,8 @@ def test_quick_run_writes_checkpoint_and_plot(train_script: ModuleType, tmp_path
     assert 0 <= metrics["test_acc"] <= 1 and metrics["params"] > 0
     assert metrics["train_time_s"] > 0 and metrics["images_per_s"] > 0
     assert (tmp_path / "curves.png").stat().st_size > 0
-    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
-    assert state["epoch"] == 1 and set(state) >= {"model", "optimizer", "scheduler", "history"}
+    saved = load_checkpoint(tmp_path / "checkpoint.pt", kind=train_script.CHECKPOINT_KIND)
+    assert saved.state["step"] == 1 and set(saved.state) >= {"model", "optimizer", "scheduler", "history", "rng"}
 
 
 def test_resume_continues_exactly(train_script: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -163,12 +164,15 @@ def test_resume_continues_exactly(train_script: ModuleType, tmp_path: Path, monk
     assert resumed["epochs"] == 2
     keys = ("train_loss", "train_acc", "test_loss", "test_acc")
     for a, b in zip(full["history"], resumed["history"]):
-        assert [a[k] for k in keys] == pytest.approx([b[k] for k in keys], abs=1e-6)
+        assert [a[k] for k in keys] == [b[k] for k in keys]
+    weights = [load_checkpoint(tmp_path / run / "checkpoint.pt", kind=train_script.CHECKPOINT_KIND).state["model"]
+               for run in ("full", "cut")]
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
 
 
 def test_resume_refuses_other_settings(train_script: ModuleType, tmp_path: Path) -> None:
     train_script.main(["--quick", "--out", str(tmp_path), *TINY])
-    with pytest.raises(SystemExit, match="different run.*lr"):
+    with pytest.raises(SystemExit, match="different config.*lr: saved 0.002, now 0.1"):
         train_script.main(["--quick", "--out", str(tmp_path), "--lr", "0.1", *TINY,
                            "--resume", str(tmp_path / "checkpoint.pt")])
 

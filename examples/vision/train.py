@@ -53,6 +53,8 @@ from torch.utils.data import DataLoader, Dataset, Subset  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 import vision  # noqa: E402,F401  (registers lightnet_* with timm)
+from seqcore import checkpoint as ckpt  # noqa: E402
+from seqcore.atomic import atomic_write  # noqa: E402
 from vision.data import digits_datasets, image_folder_datasets  # noqa: E402
 
 # Settings of lightnet_* for 32x32 digits: 8x8 patches give a 4x4 token grid, each token 2x2 pixels of the
@@ -218,31 +220,29 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
             for key, value in vars(args).items() if key in keys}
 
 
+CHECKPOINT_KIND = "vision.train"
+
+
 def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, epoch: int,
                     history: list[dict[str, float]], config: dict[str, Any]) -> None:
-    """Write the state after ``epoch`` completed epochs (through a temporary file: a crash leaves the old one)."""
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-             "epoch": epoch, "history": history, "settings": config}
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    """Write the state after ``epoch`` completed epochs as a :mod:`seqcore.checkpoint` (atomic: a crash or a full
+    disk leaves the previous checkpoint)."""
+    state = ckpt.training_state(model, optimizer, scheduler, step=epoch, history=history)
+    ckpt.save_checkpoint(path, state, kind=CHECKPOINT_KIND, config=config)
 
 
 def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
                     config: dict[str, Any]) -> tuple[int, list[dict[str, float]]]:
-    """Restore the states saved by :func:`save_checkpoint`; returns the completed epochs and the history."""
-    if not path.is_file():
-        raise SystemExit(f"--resume {path}: no such checkpoint")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    differ = {key: (state["settings"].get(key), value) for key, value in config.items()
-              if state["settings"].get(key) != value}
-    if differ:
-        details = ", ".join(f"{key}: saved {old!r}, now {new!r}" for key, (old, new) in differ.items())
-        raise SystemExit(f"--resume {path} was written by a different run ({details})")
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    return state["epoch"], state["history"]
+    """Restore the states saved by :func:`save_checkpoint`; returns the completed epochs and the history. A
+    checkpoint of a different run (other settings), or a file that is not a safe checkpoint, exits with the reason."""
+    try:
+        saved = ckpt.load_checkpoint(path, kind=CHECKPOINT_KIND, config=config)
+    except FileNotFoundError:
+        raise SystemExit(f"--resume {path}: no such checkpoint") from None
+    except ckpt.CheckpointError as err:
+        raise SystemExit(f"--resume {path} cannot be used: {err}") from None
+    epoch = ckpt.restore_training_state(saved.state, model, optimizer, scheduler)
+    return epoch, saved.state["history"]
 
 
 def plot_history(history: list[dict[str, float]], path: Path, title: str) -> None:
@@ -259,7 +259,8 @@ def plot_history(history: list[dict[str, float]], path: Path, title: str) -> Non
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_write(path) as handle:
+        fig.savefig(handle, dpi=100, format="png")
     plt.close(fig)
 
 
