@@ -80,6 +80,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from seqcore.checkpoint import load_checkpoint, restore_training_state, save_checkpoint, training_state
 from seqcore.ops import scan
 
 from .fused import ShallowGTF
@@ -107,6 +108,8 @@ ALPHA_METHODS = (
 )
 # defaults.json: gtf_alpha = 1.0 is the starting value of the annealing protocols
 _ADAPTIVE_START = 1.0
+# The seqcore.checkpoint kind of the files train_gtf writes every checkpoint_every epochs.
+CHECKPOINT_KIND = "timeseries.dynamics.train_gtf"
 
 
 def _check_forcing(forcing: str, interval: int) -> None:
@@ -534,11 +537,18 @@ def train_gtf(
         Per-tensor gradient norm bound; 0 disables it.
     checkpoint_dir : path, optional
         Where ``checkpoint_{epoch:05d}.pt`` is written every
-        ``checkpoint_every`` epochs and after the last epoch.
+        ``checkpoint_every`` epochs and after the last epoch: a
+        :mod:`seqcore.checkpoint` of kind ``"timeseries.dynamics.train_gtf"``
+        holding both modules, the optimizer, the batch sampler, alpha and the
+        history, with the training settings as its config; written atomically.
     checkpoint_every : int, default 25
     resume_from : path, optional
         Checkpoint to continue from; training resumes at the following epoch
-        and ``epochs`` is the total count, including the finished epochs.
+        and ``epochs`` is the total count, including the finished epochs. It
+        is loaded safely (``weights_only``) and must have been written with
+        the same settings (all but ``epochs``); otherwise
+        :class:`seqcore.checkpoint.CheckpointError` (a ``ValueError``) lists
+        the differences.
     callback : callable, optional
         ``callback(epoch, history)`` after every epoch (1-based ``epoch``).
     max_time : float, optional
@@ -617,31 +627,29 @@ def train_gtf(
         generator.manual_seed(int(random_state))
     history: dict[str, list[float]] = {"epoch": [], "loss": [], "alpha": [], "lr": []}
     start_epoch = 0
+    # The pair is checkpointed as one module so weights, optimizer and sampler travel in one training state.
+    modules = nn.ModuleDict({"latent": model, "observation": obs})
+    run_config = {
+        "model": type(model).__name__, "observation": type(obs).__name__, "batches_per_epoch": batches_per_epoch,
+        "sequence_length": sequence_length, "batch_size": batch_size, "lr_start": lr_start, "lr_end": lr_end,
+        "alpha": alpha, "alpha_method": method, "alpha_decay": alpha_decay,
+        "alpha_update_interval": alpha_update_interval, "forcing": forcing, "interval": interval,
+        "partial": partial, "lat_reg": lat_reg, "obs_reg": obs_reg, "gradient_clip": gradient_clip,
+    }
     if resume_from is not None:
-        state = torch.load(resume_from, weights_only=True)
-        model.load_state_dict(state["model"])
-        obs.load_state_dict(state["observation"])
-        optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        current_alpha, start_epoch = float(state["alpha"]), int(state["epoch"])
-        history = {k: list(v) for k, v in state["history"].items()}
+        saved = load_checkpoint(resume_from, kind=CHECKPOINT_KIND, config=run_config)
+        start_epoch = restore_training_state(saved.state, modules, optimizer, generators={"batches": generator})
+        current_alpha = float(saved.state["alpha"])
+        history = {k: list(v) for k, v in saved.state["history"].items()}
         if start_epoch >= epochs:
             raise ValueError(f"checkpoint is at epoch {start_epoch}, nothing left of epochs={epochs}")
 
     def save(epoch: int) -> None:
         os.makedirs(checkpoint_dir, exist_ok=True)
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "observation": obs.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "generator": generator.get_state(),
-                "alpha": current_alpha,
-                "epoch": epoch,
-                "history": history,
-            },
-            os.path.join(checkpoint_dir, f"checkpoint_{epoch:05d}.pt"),
-        )
+        state = training_state(modules, optimizer, step=epoch, generators={"batches": generator},
+                               alpha=current_alpha, history=history)
+        save_checkpoint(os.path.join(checkpoint_dir, f"checkpoint_{epoch:05d}.pt"), state, kind=CHECKPOINT_KIND,
+                        config=run_config)
 
     bar = tqdm(range(start_epoch, epochs), disable=not progress, desc="GTF", unit="epoch")
     begin = time.perf_counter()
