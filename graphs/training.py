@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,6 +13,12 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
+
+from seqcore.checkpoint import load_checkpoint, restore_training_state, save_checkpoint, training_state
+from seqcore.ops.validation import check_bool
+
+# The seqcore.checkpoint kind of the files fit_classifier writes.
+CHECKPOINT_KIND = "graphs.fit_classifier"
 
 
 @dataclass
@@ -74,17 +81,28 @@ def fit_classifier(
     seed: int = 0,
     progress: bool = True,
     desc: str = "train",
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
 ) -> FitResult:
     """Train with AdamW and cross-entropy, keep the weights of the best validation epoch, score them on test.
 
     ``train``, ``val``, ``test`` are lists of ``Data`` whose ``y`` is ``(1,)`` per graph or ``(N,)`` per node.
     For one graph with node masks (karate club), pass ``[data]`` three times and ``masks=("train_mask",
     "val_mask", "test_mask")``. A cosine schedule lowers the learning rate to zero over ``epochs``.
+
+    With ``checkpoint``, the training state (weights, optimizer, schedule, random generators, the best epoch so
+    far and the history) is written there after every epoch as a :mod:`seqcore.checkpoint` of kind
+    ``"graphs.fit_classifier"`` (atomically: a crash keeps the previous one). ``resume=True`` continues from it
+    exactly as the uninterrupted run would have; it must have been written with the same settings and model
+    class (else :class:`seqcore.checkpoint.CheckpointError`, a ``ValueError``).
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
     if not train or not val or not test:
         raise ValueError("train, val and test must each hold at least one graph")
+    resume = check_bool("resume", resume)
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs the checkpoint path to continue from")
     torch.manual_seed(seed)
     train_mask, val_mask, test_mask = masks or (None, None, None)
     loader = DataLoader(list(train), batch_size=batch_size, shuffle=True)
@@ -92,7 +110,15 @@ def fit_classifier(
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
     history: dict[str, list[float]] = {"loss": [], "train_acc": [], "val_acc": []}
     best_val, best_epoch, best_state, seconds = -1.0, 0, None, 0.0
-    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
+    settings = {"model": type(model).__name__, "epochs": epochs, "lr": lr, "weight_decay": weight_decay,
+                "batch_size": batch_size, "masks": masks, "seed": seed, "num_train": len(train)}
+    start = 0
+    if resume:
+        saved = load_checkpoint(checkpoint, kind=CHECKPOINT_KIND, config=settings).state
+        start = restore_training_state(saved, model, optimizer, schedule)
+        history, seconds = saved["history"], saved["train_seconds"]
+        best_val, best_epoch, best_state = saved["best_val_acc"], saved["best_epoch"], saved["best_state"]
+    bar = tqdm(range(start, epochs), desc=desc, disable=not progress, leave=False, initial=start, total=epochs)
     for epoch in bar:
         model.train()
         begin, losses, correct, total = time.perf_counter(), [], 0, 0
@@ -119,6 +145,11 @@ def fit_classifier(
         if val_acc > best_val:
             best_val, best_epoch, best_state = val_acc, epoch, copy.deepcopy(model.state_dict())
         bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", val=f"{val_acc:.3f}")
+        if checkpoint is not None:
+            state = training_state(model, optimizer, schedule, step=epoch + 1, history=history,
+                                   train_seconds=seconds, best_val_acc=best_val, best_epoch=best_epoch,
+                                   best_state=best_state)
+            save_checkpoint(checkpoint, state, kind=CHECKPOINT_KIND, config=settings)
     model.load_state_dict(best_state)
     test_acc = accuracy(model, test, mask=test_mask)
     return FitResult(best_val, test_acc, best_epoch, seconds, history)
