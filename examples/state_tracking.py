@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqcore.atomic import atomic_write, atomic_write_text
 from seqcore.nn import SeqEncoder
 
 try:
@@ -245,7 +246,8 @@ def plot(rows: list[dict[str, Any]], path: Path, test_length: int) -> bool:
                ylabel=f"sequence accuracy at T={test_length}")
         ax.legend(title="eigenvalues", loc="upper center", ncol=3)  # above the bars, which reach 1
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_write(path) as handle:
+        fig.savefig(handle, dpi=120, format="png")
     plt.close(fig)
     return True
 
@@ -279,7 +281,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     results = [run(*config, steps=args.steps, show_progress=True) for config in progress(configs, "runs", True)]
     rows = summarize(results)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps({"runs": results, "summary": rows}, indent=2))
+    atomic_write_text(args.out / "results.json", json.dumps({"runs": results, "summary": rows}, indent=2))
     plotted = plot(rows, args.out / "accuracy.png", TEST_LENGTH)
     print(markdown_table(rows, TEST_LENGTH))
     print(f"\n{len(results)} runs of {args.steps} steps in {time.perf_counter() - start:.0f} s; results in {args.out}/"

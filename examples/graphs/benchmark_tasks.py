@@ -42,6 +42,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
+from seqcore.atomic import atomic_write, atomic_write_text  # noqa: E402
 from graphs import GNNBaseline, GSMPlusPlus  # noqa: E402
 from graphs.tasks import TASKS, make_task, split  # noqa: E402
 from graphs.training import fit_classifier  # noqa: E402
@@ -116,7 +117,8 @@ def plot(rows: list[dict[str, Any]], tasks: list[str], models: list[str], path: 
     fig.colorbar(image, ax=ax, label="test accuracy (%)")
     ax.set_title("GSM++ tokenizers x encoders and baselines")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_write(path) as handle:
+        fig.savefig(handle, dpi=120, format="png")
     plt.close(fig)
 
 
@@ -148,7 +150,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         jobs = [(t, m, s) for t in args.tasks for m in args.models for s in args.seeds]
         rows = [run(task, model, seed, args) for task, model, seed in tqdm(jobs, desc="graph tasks")]
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(rows, indent=1))
+    atomic_write_text(args.out / "results.json", json.dumps(rows, indent=1))
     plot(rows, args.tasks, args.models, args.out / "accuracy.png")
     settings = f"{rows[0]['graphs']} graphs per task, {rows[0]['epochs']} epochs" if rows else ""
     print(f"\n## Graph tasks: test accuracy (%), {settings}, median over seeds {args.seeds}\n")

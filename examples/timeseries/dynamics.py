@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from seqcore.atomic import atomic_write
 from timeseries.dynamics import DynamicsReconstructor, load_dsr, simulate_lorenz63
 from timeseries.dynamics.metrics import power_spectrum, power_spectrum_error, state_space_divergence
 
@@ -58,7 +59,8 @@ def plot_attractor(x_true: np.ndarray, x_gen: np.ndarray, path: Path, title: str
         ax.set_title(label)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_write(path) as handle:
+        fig.savefig(handle, dpi=100, format="png")
     plt.close(fig)
 
 
@@ -80,7 +82,8 @@ def plot_spectra(x_true: np.ndarray, x_gen: np.ndarray, path: Path, title: str) 
     axes[0, 0].legend()
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_write(path) as handle:
+        fig.savefig(handle, dpi=100, format="png")
     plt.close(fig)
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from seqcore.atomic import atomic_write
 from timeseries.arnet import ARNetForecaster
 from timeseries.base import Forecaster
 from timeseries.data import load_co2, load_ett, load_sunspots, read_csv
@@ -97,7 +98,8 @@ def plot_forecasts(history: pd.Series, truth: pd.Series, forecasts: dict[str, np
     ax.set_title(f"{history.name}: last {len(truth)} points held out")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_write(path) as handle:
+        fig.savefig(handle, dpi=100, format="png")
     plt.close(fig)
 
 
