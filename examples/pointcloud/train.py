@@ -51,27 +51,49 @@ TARGET = ("Car", "3d", "moderate")
 
 
 def synthetic_root(out: Path, train: int, val: int, seed: int) -> Path:
-    """Write (once) ``train + val`` synthetic scenes in KITTI layout with ``train`` / ``val`` image sets."""
+    """Write (once) ``train + val`` synthetic scenes in KITTI layout with ``train`` / ``val`` image sets.
+
+    The scenes are built in a hidden folder beside the final one and renamed into place when complete, so an
+    interrupted run never leaves a partial data set that the next run would take for the whole one (the next run
+    removes what a dead builder left behind), and two runs building the same cache at once both end up reading the
+    one that was renamed first.
+    """
     root = out / f"synthetic_s{seed}_{train}_{val}"
-    if (root / "ImageSets" / "val.txt").is_file():
+    complete = root / "ImageSets" / "val.txt"
+    if complete.is_file():
         return root
-    if root.exists():  # left by an interrupted run of an earlier version, which wrote in place
-        shutil.rmtree(root)
-    # Built beside the final folder and renamed into place when complete, so an interrupted run never leaves a
-    # partial data set that the next run would take for the whole one.
     out.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(dir=out, prefix=f".{root.name}.", suffix=".partial"))
+    for leftover in out.glob(f".{root.name}.*.partial"):
+        pid = leftover.name[len(root.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+    if root.exists() and not complete.is_file():  # left by an interrupted run of a version that wrote in place
+        shutil.rmtree(root)
+    building = Path(tempfile.mkdtemp(dir=out, prefix=f".{root.name}.{os.getpid()}.", suffix=".partial"))
     try:
         scenes = SyntheticScenes(train + val, seed=seed)
         begin = time.perf_counter()
         scenes.write_kitti(building, imageset="train", indices=range(train))
         scenes.write_kitti(building, imageset="val", indices=range(train, train + val))
-        os.replace(building, root)
-    except BaseException:
+        try:
+            os.replace(building, root)
+        except OSError:
+            if not complete.is_file():  # not another run's finished copy: a real failure
+                raise
+    finally:
         shutil.rmtree(building, ignore_errors=True)
-        raise
     print(f"wrote {train} + {val} synthetic scenes to {root} in {time.perf_counter() - begin:.0f} s")
     return root
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def load_split(root: Path, split: str, config: LIONConfig) -> KittiDataset:
