@@ -11,8 +11,9 @@ per rank, with ``W`` processes forked on this machine and joined by gloo. Every 
 processes: one untimed step, then ``--repeats`` timed steps (median wall time; the slowest rank's). Peak memory is
 each process's resident-set peak above what it held before the first step (inputs and gradients of its own slice
 included). Communication is what each rank hands to the collectives per step (``communicated_bytes``): the
-all-gather of its (state, transition) pair forward and the all-reduce of the gathered gradients backward, which
-does not depend on ``T``.
+fingerprint exchange (``FINGERPRINT_BYTES`` = 384 bytes, the check that every rank passes the same shapes), the
+all-gather of its (state, transition) pair forward and the all-reduce of the gathered gradients backward; none of
+it depends on ``T``.
 """
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 """Workers for the sequence-parallel tests: spawned processes on gloo that compare each sharded op with the
-single-process op on the whole sequence (float64), and a run where one rank dies."""
+single-process op on the whole sequence (float64), runs where one rank dies or raises and stays alive."""
 from __future__ import annotations
 
 import datetime
 import json
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 
 from seqcore import ops
 from seqcore.distributed import (
-    enable_sequence_parallel, previous_tail, sp_delta_rule, sp_gla, sp_gla_signed, sp_scan,
+    enable_sequence_parallel, previous_tail, raise_on_every_rank, sp_delta_rule, sp_gla, sp_gla_signed, sp_scan,
 )
 from seqcore.nn import build_mixer
 
@@ -220,3 +221,29 @@ def input_errors_worker(rank: int, world: int, init_file: str, result_dir: str) 
             messages.append(str(err))
     Path(result_dir, f"rank{rank}.json").write_text(json.dumps(messages))
     dist.destroy_process_group()
+
+
+def raising_worker(rank: int, world: int, init_file: str, result_dir: str, timeout_s: float, announce: bool) -> None:
+    """Rank 1 raises before the collective, catches its error and stays alive (``announce``: it tells the others
+    through ``raise_on_every_rank`` instead); rank 0 enters ``sp_gla`` and writes what it got and after how long."""
+    join_group(rank, world, init_file, timeout_s)
+    full, _ = make_inputs("gla", "head", 0)
+    if rank == 1:
+        try:
+            raise ValueError("this rank's data loader failed")
+        except ValueError as err:
+            if announce:
+                try:
+                    raise_on_every_rank(err)
+                except ValueError:
+                    pass
+        time.sleep(120)  # alive and silent; the test kills it once rank 0 has reported
+        os._exit(0)
+    begin = time.monotonic()
+    try:
+        sp_gla(*(t[:, :5] for t in _positional("gla", full)))
+        outcome = ["no error", ""]
+    except Exception as err:  # noqa: BLE001 -- the test reads which error it was
+        outcome = [type(err).__name__, str(err)]
+    Path(result_dir, "rank0.json").write_text(json.dumps([*outcome, time.monotonic() - begin]))
+    os._exit(0)  # leaving the group would wait for rank 1

@@ -6,8 +6,9 @@
 Every rank builds the same model (same seed), DDP averages the gradients, and a ``DistributedSampler`` gives each
 rank its share of every epoch's shuffled training images (the global batch is ``--batch-size`` x ranks). Rank 0
 evaluates on the held-out digits after every epoch, shows a tqdm bar, and writes ``curves.png`` and
-``history.json`` to ``--out``. Unlike ``long_sequence_lm.py`` (one sequence split across ranks) this splits the
-data set; the two combine by giving each data-parallel replica its own sequence-parallel group.
+``history.json`` to ``--out``; ``--timeout`` (seconds, default 300) bounds how long the ranks wait for one that
+stopped answering (see ``torchrun_launch.py``). Unlike ``long_sequence_lm.py`` (one sequence split across ranks)
+this splits the data set; the two combine by giving each data-parallel replica its own sequence-parallel group.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from tqdm import tqdm  # noqa: E402
 
 import vision  # noqa: E402,F401  (registers lightnet_* with timm)
 from vision.data import digits_datasets  # noqa: E402
-from torchrun_launch import run_under_torchrun  # noqa: E402  (beside this script)
+from torchrun_launch import add_timeout_option, run_under_torchrun  # noqa: E402  (beside this script)
 
 # A LightNet small enough for 32x32 digits (as examples/vision/train.py uses).
 MODEL_KWARGS = {"patch_size": 8, "embed_dim": 64, "depth": 2, "num_heads": 4}
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
+    add_timeout_option(parser)
     parser.add_argument("--out", type=Path, default=Path("runs/distributed/ddp_digits"))
     args = parser.parse_args(argv)
     return run_under_torchrun(parser, args, train)

@@ -3,6 +3,7 @@
     torchrun --standalone --nproc_per_node=2 examples/distributed/long_sequence_lm.py            # CPU, gloo
     torchrun --standalone --nproc_per_node=2 examples/distributed/long_sequence_lm.py --length 262144
     torchrun --standalone --nproc_per_node=8 examples/distributed/long_sequence_lm.py --device cuda   # nccl
+    torchrun --standalone --nproc_per_node=2 examples/distributed/long_sequence_lm.py --timeout 60   # fail fast
 
 The data is one sequence of ``--length`` tokens from a seeded second-order Markov chain over ``--vocab`` symbols
 (its entropy rate, the best loss any model can reach, is printed). Rank ``r`` holds the ``r``-th contiguous slice
@@ -10,7 +11,8 @@ of the inputs and of the next-token targets; the model's recurrent mixers exchan
 ranks (``seqcore.distributed.enable_sequence_parallel``), so each rank stores activations for its slice only.
 Gradients of the replicated weights are averaged across ranks after each backward. At step 0 the script checks
 the sharded loss against the same model run on the whole sequence in one process (``--no-check`` skips it).
-Rank 0 shows a tqdm bar and writes ``loss.png`` and ``loss.json`` to ``--out``.
+Rank 0 shows a tqdm bar and writes ``loss.png`` and ``loss.json`` to ``--out``. ``--timeout`` (seconds, default
+300) bounds how long the ranks wait for one that stopped answering (see ``torchrun_launch.py``).
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from tqdm import tqdm  # noqa: E402
 
 from seqcore.distributed import enable_sequence_parallel  # noqa: E402
 from seqcore.nn import SeqLM  # noqa: E402
-from torchrun_launch import run_under_torchrun  # noqa: E402  (beside this script)
+from torchrun_launch import add_timeout_option, run_under_torchrun  # noqa: E402  (beside this script)
 
 
 def markov_sequence(length: int, vocab: int, seed: int) -> tuple[torch.Tensor, float]:
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
+    add_timeout_option(parser)
     parser.add_argument("--out", type=Path, default=Path("runs/distributed/lm"))
     parser.add_argument("--no-check", action="store_true", help="skip the step-0 check against one process")
     args = parser.parse_args(argv)

@@ -13,12 +13,17 @@ whose size does not depend on ``T``, gives every rank its true initial state. Wo
   traffic grows with ``T``, as in LASP-2's hybrid.
 - :func:`all_gather_autograd`, :func:`previous_tail`: the differentiable collectives they share;
   :func:`communicated_bytes` counts what they send.
+- Every call first all-gathers a small fingerprint (:data:`FINGERPRINT_BYTES` per rank): ranks that pass
+  different shapes (except ``T``), dtypes or options all raise the same ValueError, and an input one rank rejects
+  makes every rank raise. :func:`raise_on_every_rank` lets code that fails just before a sequence-parallel call do
+  the same.
 """
 from .mixers import enable_sequence_parallel
 from .sequence_parallel import (
-    SequenceParallelOps, all_gather_autograd, communicated_bytes, gather_sequence, previous_tail, sp_delta_rule,
-    sp_gla, sp_gla_signed, sp_scan,
+    FINGERPRINT_BYTES, SequenceParallelOps, all_gather_autograd, communicated_bytes, gather_sequence, previous_tail,
+    raise_on_every_rank, sp_delta_rule, sp_gla, sp_gla_signed, sp_scan,
 )
 
-__all__ = ["SequenceParallelOps", "all_gather_autograd", "communicated_bytes", "enable_sequence_parallel",
-           "gather_sequence", "previous_tail", "sp_delta_rule", "sp_gla", "sp_gla_signed", "sp_scan"]
+__all__ = ["FINGERPRINT_BYTES", "SequenceParallelOps", "all_gather_autograd", "communicated_bytes",
+           "enable_sequence_parallel", "gather_sequence", "previous_tail", "raise_on_every_rank", "sp_delta_rule",
+           "sp_gla", "sp_gla_signed", "sp_scan"]

@@ -19,6 +19,8 @@ def enable_sequence_parallel(model: nn.Module, group: Any) -> nn.Module:
     from ..nn.base import RecurrentMixer
     from ..nn.registry import MIXERS
 
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     recurrent = [m for m in model.modules() if isinstance(m, (RecurrentMixer, SoftmaxAttention))]
     others = [type(m).__name__ for m in model.modules()
               if type(m) in MIXERS.values() and not isinstance(m, (RecurrentMixer, SoftmaxAttention))]
