@@ -6,9 +6,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..distributed.sequence_parallel import gather_sequence
-from .base import check_mixer_call
-from .cache import MixerCache
+from ..ops.validation import check_bool
+from .base import check_mixer_call, empty_output
+from .cache import MixerCache, cache_signature
 from .registry import register_mixer
+from .validation import check_fraction, check_positive_int
 
 
 @register_mixer("attention")
@@ -31,26 +33,31 @@ class SoftmaxAttention(nn.Module):
         self, dim: int, num_heads: int = 4, *, bidirectional: bool = False, dropout: float = 0.0, qkv_bias: bool = False
     ) -> None:
         super().__init__()
-        if dim <= 0 or num_heads <= 0 or dim % num_heads:
+        dim, num_heads = check_positive_int("dim", dim), check_positive_int("num_heads", num_heads)
+        if dim % num_heads:
             raise ValueError(f"dim ({dim}) must be a positive multiple of num_heads ({num_heads})")
-        self.dim, self.num_heads, self.bidirectional = dim, num_heads, bidirectional
-        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.dim, self.num_heads, self.bidirectional = dim, num_heads, check_bool("bidirectional", bidirectional)
+        self.qkv = nn.Linear(dim, 3 * dim, bias=check_bool("qkv_bias", qkv_bias))
         self.out_proj = nn.Linear(dim, dim, bias=False)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(check_fraction("dropout", dropout))
         # A process group over which the sequence is split (seqcore.distributed.enable_sequence_parallel): keys
         # and values of every rank are gathered, queries stay local.
         self.sequence_parallel_group = None
+
+    @property
+    def cache_signature(self) -> str:
+        """Class and state layout: what a :class:`MixerCache` it writes records (see ``RecurrentMixer``)."""
+        return cache_signature(self, "dim", "num_heads")
 
     def forward(
         self, x: Tensor, cu_seqlens: Tensor | None = None, cache: MixerCache | None = None
     ) -> Tensor | tuple[Tensor, MixerCache]:
         """Attend over ``x: (B, T, C)``; with ``cache`` also return the updated one."""
-        check_mixer_call(x, self.dim, self.bidirectional, cu_seqlens, cache)
+        check_mixer_call(self, x, cu_seqlens, cache)
+        if self.sequence_parallel_group is None and x.numel() == 0:
+            return empty_output(self, x, cache)
         qkv = self.qkv(x).unflatten(-1, (3, self.num_heads, -1))  # (B, T, 3, H, D)
         if self.sequence_parallel_group is not None:
-            if cache is not None or cu_seqlens is not None:
-                raise ValueError("a sequence-parallel mixer takes its slice of one dense sequence per batch row: no "
-                                 "cache, no cu_seqlens")
             kv, offset = gather_sequence(qkv[:, :, 1:], self.sequence_parallel_group)
             o = self._attend_dense(qkv[:, :, 0], kv[:, :, 0], kv[:, :, 1], offset=offset)
             return self.dropout(self.out_proj(o.flatten(-2)))
@@ -58,7 +65,7 @@ class SoftmaxAttention(nn.Module):
             kv = qkv[:, :, 1:] if cache.state is None else torch.cat([cache.state, qkv[:, :, 1:]], dim=1)
             o = self._attend_dense(qkv[:, :, 0], kv[:, :, 0], kv[:, :, 1], offset=cache.seen)
             y = self.dropout(self.out_proj(o.flatten(-2)))
-            return y, MixerCache(state=kv, seen=cache.seen + x.shape[1])
+            return y, cache.advance(self.cache_signature, x, kv)
         if cu_seqlens is None:
             o = self._attend_dense(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2], offset=0)
         else:
@@ -76,10 +83,8 @@ class SoftmaxAttention(nn.Module):
 
     def _attend_packed(self, qkv: Tensor, cu_seqlens: Tensor) -> Tensor:
         """``qkv: (T, 3, H, D)`` holding sequences ``cu_seqlens`` -> ``(T, H, D)``."""
-        cu = cu_seqlens.to(device=qkv.device, dtype=torch.long)
+        cu = cu_seqlens.to(device=qkv.device, dtype=torch.long)  # checked by check_mixer_call
         lengths = cu[1:] - cu[:-1]
-        if cu.numel() < 2 or int(cu[0]) != 0 or int(cu[-1]) != qkv.shape[0] or bool((lengths <= 0).any()):
-            raise ValueError(f"cu_seqlens must rise strictly from 0 to T={qkv.shape[0]}, got {cu.tolist()}")
         num_seqs, max_len = lengths.numel(), int(lengths.max())
         seq = torch.repeat_interleave(torch.arange(num_seqs, device=qkv.device), lengths)
         pos = torch.arange(qkv.shape[0], device=qkv.device) - cu[:-1].repeat_interleave(lengths)

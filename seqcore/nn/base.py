@@ -10,24 +10,70 @@ import torch
 from torch import Tensor, nn
 
 from .. import ops
-from ..distributed.sequence_parallel import SequenceParallelOps, previous_tail
-from .cache import MixerCache
+from ..distributed.sequence_parallel import SequenceParallelOps, previous_tail, raise_on_every_rank
+from ..ops import validation as V
+from .cache import MixerCache, cache_signature
 from .conv import ShortConvolution
+from .validation import check_fraction, check_positive_float, check_positive_int
 
 
-def check_mixer_call(
-    x: Tensor, dim: int, bidirectional: bool, cu_seqlens: Tensor | None, cache: MixerCache | None
-) -> None:
-    """The call contract every mixer shares: ``x: (B, T, C)``; a cache only for causal mixers on a dense batch;
-    packed sequences (``cu_seqlens``) only with ``B == 1``."""
-    if x.dim() != 3 or x.shape[-1] != dim:
-        raise ValueError(f"x must have shape (B, T, C={dim}), got {tuple(x.shape)}")
-    if cache is not None and bidirectional:
+def check_mixer_call(mixer: nn.Module, x: Tensor, cu_seqlens: Tensor | None, cache: MixerCache | None) -> None:
+    """The call contract every mixer shares: ``x: (B, T, C)`` floating point and finite; packed sequences
+    (``cu_seqlens``) only with ``B == 1``; a cache only for causal mixers on a dense batch, and only one this kind
+    of mixer wrote for this batch, dtype and device; with ``sequence_parallel_group`` set, no cache and no
+    ``cu_seqlens``.
+
+    Under sequence parallelism a failed check is raised on every rank of the group (the other ranks would
+    otherwise wait in the mixer's first collective until the process group's timeout).
+    """
+    group = getattr(mixer, "sequence_parallel_group", None)
+    if group is None:
+        _check_call(mixer, x, cu_seqlens, cache)
+        return
+    try:
+        if cache is not None or cu_seqlens is not None:
+            raise ValueError("a sequence-parallel mixer takes its slice of one dense sequence per batch row: no "
+                             "cache, no cu_seqlens")
+        _check_call(mixer, x, cu_seqlens, cache)
+    except (TypeError, ValueError) as err:
+        raise_on_every_rank(err, group, next(mixer.parameters()).device)
+
+
+def _check_call(mixer: nn.Module, x: Tensor, cu_seqlens: Tensor | None, cache: MixerCache | None) -> None:
+    V.check_float("x", x, 3, f"(B, T, C={mixer.dim})")
+    if x.shape[-1] != mixer.dim:
+        raise ValueError(f"x must have shape (B, T, C={mixer.dim}), got {tuple(x.shape)}")
+    weight = mixer.out_proj.weight
+    if x.device != weight.device:
+        raise ValueError(f"x is on {x.device} but the mixer's parameters are on {weight.device}")
+    if x.dtype != weight.dtype and not (x.device.type != "meta" and torch.is_autocast_enabled(x.device.type)):
+        raise TypeError(f"x is {x.dtype} but the mixer's parameters are {weight.dtype}: convert one of them "
+                        f"(mixer.to(dtype)), or run under torch.autocast")
+    # NaN or inf in x would reach the operators as a NaN gate (which they reject, naming the gate rather than
+    # x) or silently fill the outputs: every mixer refuses it here instead.
+    if (V._values_checkable() and x.device.type != "meta" and x.numel()
+            and not bool(torch.isfinite(x).all())):
+        bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(f"x must be finite, got {bad} NaN or infinite values of {x.numel()}")
+    V.check_cu_seqlens(cu_seqlens, x.shape[0], x.shape[1])
+    if cache is None:
+        return
+    if not isinstance(cache, MixerCache):
+        raise TypeError(f"cache must be a MixerCache (MixerCache() to start decoding), got {type(cache).__name__}")
+    if mixer.bidirectional:
         raise ValueError("a bidirectional mixer sees the whole sequence and cannot decode step by step")
-    if cache is not None and cu_seqlens is not None:
+    if cu_seqlens is not None:
         raise ValueError("decoding with a cache takes a dense batch (B, T, C), not packed cu_seqlens")
-    if cu_seqlens is not None and x.shape[0] != 1:
-        raise ValueError(f"with cu_seqlens, sequences are packed along T and the batch size must be 1, got B={x.shape[0]}")
+    cache.check(mixer.cache_signature, x)
+
+
+def empty_output(mixer: nn.Module, x: Tensor, cache: MixerCache | None) -> Tensor | tuple[Tensor, MixerCache]:
+    """What every mixer returns for an empty ``x`` (``B == 0`` or ``T == 0``): an empty ``(B, T, C)`` output
+    through the output projection (so it takes part in autograd), and the cache unchanged but for its record."""
+    y = mixer.out_proj(x.new_zeros(*x.shape[:2], mixer.out_proj.in_features))
+    if cache is None:
+        return y
+    return y, cache.advance(mixer.cache_signature, x, cache.state, cache.conv, cache.aux)
 
 
 class RecurrentMixer(nn.Module):
@@ -63,22 +109,36 @@ class RecurrentMixer(nn.Module):
         backend: str = "auto",
     ) -> None:
         super().__init__()
-        if dim <= 0 or num_heads <= 0:
-            raise ValueError(f"dim and num_heads must be positive, got dim={dim}, num_heads={num_heads}")
+        dim, num_heads = check_positive_int("dim", dim), check_positive_int("num_heads", num_heads)
         if value_dim % num_heads:
             raise ValueError(f"value channels ({value_dim}) must be divisible by num_heads ({num_heads})")
+        if backend not in ops.BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(ops.BACKENDS)}, got {backend!r}")
         self.dim, self.num_heads, self.value_dim = dim, num_heads, value_dim
-        self.bidirectional, self.backend = bidirectional, backend
-        self.conv_size = conv_size
+        self.bidirectional, self.backend = V.check_bool("bidirectional", bidirectional), backend
+        self.conv_size = check_positive_int("conv_size", conv_size)
         self.convs = nn.ModuleDict({name: ShortConvolution(ch, conv_size) for name, ch in conv_channels.items()})
         self.merge = nn.Linear(2 * value_dim, value_dim, bias=False) if bidirectional else None
+        norm_eps = check_positive_float("norm_eps", norm_eps)
+        use_output_norm = V.check_bool("use_output_norm", use_output_norm)
         self.out_norm = nn.RMSNorm(value_dim // num_heads, eps=norm_eps) if use_output_norm else None
+        use_output_gate = V.check_bool("use_output_gate", use_output_gate)
         self.gate_proj = nn.Linear(dim, value_dim, bias=False) if use_output_gate else None
         self.out_proj = nn.Linear(value_dim, dim, bias=False)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(check_fraction("dropout", dropout))
         # A torch.distributed process group over which the sequence is split (LASP-2), or None; see
         # seqcore.distributed.enable_sequence_parallel.
         self.sequence_parallel_group = None
+
+    # Attributes besides dim, num_heads and the short convolutions that fix the decoding state's layout.
+    _state_layout: tuple[str, ...] = ("value_dim",)
+
+    @property
+    def cache_signature(self) -> str:
+        """This mixer's class and the configuration that fixes the layout of its decoding state: what a
+        :class:`MixerCache` records as its writer, and must match to be continued."""
+        convs = "{" + ", ".join(f"{name}: {conv.channels}" for name, conv in self.convs.items()) + "}"
+        return cache_signature(self, "dim", "num_heads", *self._state_layout, convs=convs, conv_size=self.conv_size)
 
     @property
     def ops(self):
@@ -103,13 +163,13 @@ class RecurrentMixer(nn.Module):
     ) -> Tensor | tuple[Tensor, MixerCache]:
         """Mix ``x: (B, T, C)``; with ``cache`` (a :class:`MixerCache`, empty to start) also return the updated one.
 
-        ``cu_seqlens`` packs sequences along T (``B == 1``), as in :mod:`seqcore.ops`.
+        ``cu_seqlens`` packs sequences along T (``B == 1``), as in :mod:`seqcore.ops`. An empty ``x`` (``B == 0``
+        or ``T == 0``) gives an empty output (see :func:`empty_output`); a non-finite one is refused.
         """
-        check_mixer_call(x, self.dim, self.bidirectional, cu_seqlens, cache)
+        check_mixer_call(self, x, cu_seqlens, cache)
         group = self.sequence_parallel_group
-        if group is not None and (cache is not None or cu_seqlens is not None):
-            raise ValueError("a sequence-parallel mixer takes its slice of one dense sequence per batch row: no "
-                             "cache, no cu_seqlens")
+        if group is None and x.numel() == 0:
+            return empty_output(self, x, cache)
         inputs = self.project(x)
         values = {name: inputs[name].flatten(2) for name in self.convs}
         if group is not None and values:
@@ -134,7 +194,7 @@ class RecurrentMixer(nn.Module):
         y = self.dropout(self.out_proj(o))
         if cache is None:
             return y
-        return y, MixerCache(state=state, conv=conv_states, seen=cache.seen + x.shape[1])
+        return y, cache.advance(self.cache_signature, x, state, conv_states)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, num_heads={self.num_heads}, bidirectional={self.bidirectional}"

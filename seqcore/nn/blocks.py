@@ -1,14 +1,17 @@
 """Residual blocks, encoders and a small causal language model built from registered mixers."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..ops import validation as V
 from .cache import MixerCache
 from .registry import build_mixer
+from .validation import check_fraction, check_positive_float, check_positive_int
 
 
 class MLP(nn.Module):
@@ -16,7 +19,9 @@ class MLP(nn.Module):
 
     def __init__(self, dim: int, hidden: int, dropout: float = 0.0) -> None:
         super().__init__()
-        self.fc1, self.fc2, self.drop = nn.Linear(dim, hidden), nn.Linear(hidden, dim), nn.Dropout(dropout)
+        dim, hidden = check_positive_int("dim", dim), check_positive_int("hidden", hidden)
+        self.fc1, self.fc2 = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
+        self.drop = nn.Dropout(check_fraction("dropout", dropout))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc2(self.drop(F.gelu(self.fc1(x))))
@@ -27,7 +32,9 @@ class GLU(nn.Module):
 
     def __init__(self, dim: int, hidden: int, dropout: float = 0.0) -> None:
         super().__init__()
-        self.fc1, self.fc2, self.drop = nn.Linear(dim, 2 * hidden, bias=False), nn.Linear(hidden, dim, bias=False), nn.Dropout(dropout)
+        dim, hidden = check_positive_int("dim", dim), check_positive_int("hidden", hidden)
+        self.fc1, self.fc2 = nn.Linear(dim, 2 * hidden, bias=False), nn.Linear(hidden, dim, bias=False)
+        self.drop = nn.Dropout(check_fraction("dropout", dropout))
 
     def forward(self, x: Tensor) -> Tensor:
         a, b = self.fc1(x).chunk(2, dim=-1)
@@ -39,9 +46,7 @@ class DropPath(nn.Module):
 
     def __init__(self, p: float = 0.0) -> None:
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"drop path probability must lie in [0, 1), got {p}")
-        self.p = p
+        self.p = check_fraction("drop_path (the drop path probability)", p)
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
@@ -84,13 +89,18 @@ class SeqBlock(nn.Module):
         mixer_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        dim = check_positive_int("dim", dim)
+        norm_eps = check_positive_float("norm_eps", norm_eps)
+        ffn_ratio = check_positive_float("ffn_ratio", ffn_ratio)
+        if mixer_kwargs is not None and not isinstance(mixer_kwargs, Mapping):
+            raise TypeError(f"mixer_kwargs must be a dict of mixer options or None, got {type(mixer_kwargs).__name__}")
         self.norm1 = nn.RMSNorm(dim, eps=norm_eps)
         self.mixer = build_mixer(mixer, dim, num_heads=num_heads, dropout=dropout, **(mixer_kwargs or {}))
         if ffn == "glu":
             # 2/3 of the MLP's hidden width keeps SwiGLU's parameter count equal to the MLP's.
             self.ffn = GLU(dim, max(1, int(2 * ffn_ratio * dim / 3)), dropout)
         elif ffn == "mlp":
-            self.ffn = MLP(dim, int(ffn_ratio * dim), dropout)
+            self.ffn = MLP(dim, max(1, int(ffn_ratio * dim)), dropout)
         elif ffn is None:
             self.ffn = None
         else:
@@ -101,6 +111,10 @@ class SeqBlock(nn.Module):
     def forward(
         self, x: Tensor, cu_seqlens: Tensor | None = None, cache: MixerCache | None = None, **mixer_inputs: Tensor
     ) -> Tensor | tuple[Tensor, MixerCache]:
+        dim = self.norm1.normalized_shape[0]
+        V.check_float("x", x, 3, f"(B, T, C={dim})")
+        if x.shape[-1] != dim:
+            raise ValueError(f"x must have shape (B, T, C={dim}), got {tuple(x.shape)}")
         mixed = self.mixer(self.norm1(x), cu_seqlens=cu_seqlens, cache=cache, **mixer_inputs)
         if cache is not None:
             mixed, cache = mixed
@@ -130,13 +144,13 @@ class SeqEncoder(nn.Module):
         **block_kwargs: Any,
     ) -> None:
         super().__init__()
-        if depth < 1:
-            raise ValueError(f"depth must be >= 1, got {depth}")
+        depth = check_positive_int("depth", depth)
+        check_fraction("drop_path", drop_path)
         rates = torch.linspace(0, drop_path, depth).tolist()
         self.blocks = nn.ModuleList(
             SeqBlock(dim, mixer, num_heads, drop_path=rate, norm_eps=norm_eps, **block_kwargs) for rate in rates
         )
-        self.norm = nn.RMSNorm(dim, eps=norm_eps) if final_norm else nn.Identity()
+        self.norm = nn.RMSNorm(dim, eps=norm_eps) if V.check_bool("final_norm", final_norm) else nn.Identity()
 
     def init_caches(self) -> list[MixerCache]:
         return [MixerCache() for _ in self.blocks]
@@ -144,6 +158,9 @@ class SeqEncoder(nn.Module):
     def forward(
         self, x: Tensor, cu_seqlens: Tensor | None = None, caches: list[MixerCache] | None = None
     ) -> Tensor | tuple[Tensor, list[MixerCache]]:
+        if caches is not None and not isinstance(caches, (list, tuple)):
+            raise TypeError(f"caches must be a list of MixerCache (one per block, see init_caches()), got "
+                            f"{type(caches).__name__}")
         if caches is not None and len(caches) != len(self.blocks):
             raise ValueError(f"expected {len(self.blocks)} caches (one per block), got {len(caches)}")
         new_caches = []
@@ -167,11 +184,11 @@ class SeqLM(nn.Module):
         self, vocab_size: int, dim: int, depth: int, mixer: str = "gla", num_heads: int = 4, *, tie_weights: bool = True, **encoder_kwargs: Any
     ) -> None:
         super().__init__()
-        self.vocab_size = vocab_size
-        self.embed = nn.Embedding(vocab_size, dim)
+        self.vocab_size = vocab_size = check_positive_int("vocab_size", vocab_size)
+        self.embed = nn.Embedding(vocab_size, check_positive_int("dim", dim))
         self.encoder = SeqEncoder(dim, depth, mixer, num_heads, **encoder_kwargs)
         self.head = nn.Linear(dim, vocab_size, bias=False)
-        if tie_weights:
+        if V.check_bool("tie_weights", tie_weights):
             self.head.weight = self.embed.weight
 
     def init_caches(self) -> list[MixerCache]:
@@ -180,8 +197,15 @@ class SeqLM(nn.Module):
     def forward(
         self, tokens: Tensor, cu_seqlens: Tensor | None = None, caches: list[MixerCache] | None = None
     ) -> Tensor | tuple[Tensor, list[MixerCache]]:
-        if tokens.dim() != 2 or tokens.dtype not in (torch.int32, torch.int64):
-            raise ValueError(f"tokens must be an integer tensor (B, T), got {tuple(tokens.shape)} {tokens.dtype}")
+        if not isinstance(tokens, Tensor) or tokens.dim() != 2 or tokens.dtype not in (torch.int32, torch.int64):
+            raise ValueError(f"tokens must be an integer tensor (B, T), got "
+                             f"{tuple(tokens.shape) if isinstance(tokens, Tensor) else type(tokens).__name__} "
+                             f"{getattr(tokens, 'dtype', '')}")
+        # An out-of-range id fails inside the embedding with an unnamed IndexError on the CPU and a device-side
+        # assert on CUDA.
+        if V._values_checkable() and tokens.numel() and not bool(((tokens >= 0) & (tokens < self.vocab_size)).all()):
+            raise ValueError(f"tokens must lie in [0, vocab_size={self.vocab_size}), got values in "
+                             f"[{int(tokens.min())}, {int(tokens.max())}]")
         out = self.encoder(self.embed(tokens), cu_seqlens, caches)
         if caches is None:
             return self.head(out)

@@ -5,6 +5,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..ops import validation as V
+from .validation import check_positive_int
+
 
 def positions_in_sequence(cu_seqlens: Tensor, total: int) -> Tensor:
     """Index of each packed token inside its own sequence, ``(T,)``."""
@@ -23,9 +26,10 @@ class ShortConvolution(nn.Module):
 
     def __init__(self, channels: int, kernel_size: int = 4, activation: str | None = "silu") -> None:
         super().__init__()
-        if kernel_size < 1:
-            raise ValueError(f"kernel_size must be >= 1, got {kernel_size}")
-        self.channels, self.kernel_size, self.activation = channels, kernel_size, activation
+        if activation not in ("silu", None):
+            raise ValueError(f"activation must be 'silu' or None, got {activation!r}")
+        self.channels, self.activation = check_positive_int("channels", channels), activation
+        self.kernel_size = check_positive_int("kernel_size", kernel_size)
         self.weight = nn.Parameter(torch.empty(channels, kernel_size))
         self.bias = nn.Parameter(torch.zeros(channels))
         self.reset_parameters()
@@ -38,8 +42,15 @@ class ShortConvolution(nn.Module):
         self, x: Tensor, cu_seqlens: Tensor | None = None, cache: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         """``x: (B, T, C)`` -> ``(y, new_cache)`` with ``y: (B, T, C)`` and ``new_cache: (B, kernel_size - 1, C)``."""
+        V.check_float("x", x, 3, f"(B, T, C={self.channels})")
         b, t, c = x.shape
         past = self.kernel_size - 1
+        if c != self.channels:
+            raise ValueError(f"x must have shape (B, T, C={self.channels}), got {tuple(x.shape)}")
+        V.check_cu_seqlens(cu_seqlens, b, t)
+        if cache is not None:
+            V.check_float("cache", cache, 3, f"(B, kernel_size - 1, C) = {(b, past, c)}")
+            V.check_shape("cache", cache, (b, past, c), "(B, kernel_size - 1, C)")
         if cache is None:
             cache = x.new_zeros(b, past, c)
         extended = torch.cat([cache.to(x.dtype), x], dim=1)

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..ops.validation import check_bool
 from .linear_attn import QKVMixer
 from .registry import register_mixer
 
@@ -33,7 +34,7 @@ class DeltaNet(QKVMixer):
         **kwargs,
     ) -> None:
         super().__init__(dim, num_heads, expand_k=expand_k, expand_v=expand_v, use_short_conv=use_short_conv, **kwargs)
-        self.allow_neg_eigval = allow_neg_eigval
+        self.allow_neg_eigval = check_bool("allow_neg_eigval", allow_neg_eigval)
         self.beta_proj = nn.Linear(dim, num_heads, bias=True)
 
     def project(self, x: Tensor) -> dict[str, Tensor]:

@@ -6,6 +6,7 @@ from torch import Tensor, nn
 
 from .linear_attn import QKVMixer
 from .registry import register_mixer
+from .validation import check_positive_float, check_positive_int
 
 
 @register_mixer("gla")
@@ -31,10 +32,8 @@ class GatedLinearAttention(QKVMixer):
         **kwargs,
     ) -> None:
         super().__init__(dim, num_heads, expand_k=expand_k, expand_v=expand_v, use_short_conv=use_short_conv, **kwargs)
-        if gate_logit_normalizer <= 0:
-            raise ValueError(f"gate_logit_normalizer must be positive, got {gate_logit_normalizer}")
-        self.gate_logit_normalizer = gate_logit_normalizer
-        self.gate_proj_in = nn.Linear(dim, gate_low_rank, bias=False)
+        self.gate_logit_normalizer = check_positive_float("gate_logit_normalizer", gate_logit_normalizer)
+        self.gate_proj_in = nn.Linear(dim, check_positive_int("gate_low_rank", gate_low_rank), bias=False)
         self.gate_proj_out = nn.Linear(gate_low_rank, self.key_dim, bias=True)
 
     def project(self, x: Tensor) -> dict[str, Tensor]:

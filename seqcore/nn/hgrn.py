@@ -5,9 +5,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..ops.validation import check_bool
 from .base import RecurrentMixer
 from .linear_attn import head_dims
 from .registry import register_mixer
+from .validation import check_fraction
 
 
 @register_mixer("hgrn")
@@ -32,11 +34,11 @@ class HGRN(RecurrentMixer):
         use_short_conv: bool = False,
         **kwargs,
     ) -> None:
-        hidden = head_dims(dim, num_heads, expand, "hidden")
-        if not 0.0 <= lower_bound < 1.0:
-            raise ValueError(f"lower_bound must lie in [0, 1), got {lower_bound}")
-        super().__init__(dim, num_heads, hidden, {"i": hidden} if use_short_conv else {}, **kwargs)
-        self.lower_bound, self.allow_neg_eigval = lower_bound, allow_neg_eigval
+        hidden = head_dims(dim, num_heads, expand, "hidden", "expand")
+        lower_bound = check_fraction("lower_bound", lower_bound)
+        convs = {"i": hidden} if check_bool("use_short_conv", use_short_conv) else {}
+        super().__init__(dim, num_heads, hidden, convs, **kwargs)
+        self.lower_bound, self.allow_neg_eigval = lower_bound, check_bool("allow_neg_eigval", allow_neg_eigval)
         self.i_proj = nn.Linear(dim, hidden, bias=False)
         self.f_proj = nn.Linear(dim, hidden, bias=True)
 

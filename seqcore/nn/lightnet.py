@@ -22,10 +22,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import ops
-from .base import check_mixer_call
-from .cache import MixerCache
+from ..ops import validation as V
+from .base import check_mixer_call, empty_output
+from .cache import MixerCache, cache_signature
 from .linear_attn import head_dims
 from .registry import register_mixer
+from .validation import check_fraction, check_positive_float, check_positive_int
 
 
 def rotate(x: Tensor, angles: Tensor | None) -> Tensor:
@@ -84,24 +86,28 @@ class LightNetAttention(nn.Module):
         backend: str = "auto",
     ) -> None:
         super().__init__()
-        if dim <= 0 or num_heads <= 0:
-            raise ValueError(f"dim and num_heads must be positive, got dim={dim}, num_heads={num_heads}")
-        if gate_low_rank <= 0:
-            raise ValueError(f"gate_low_rank must be positive, got {gate_low_rank}")
+        gate_low_rank = check_positive_int("gate_low_rank", gate_low_rank)
+        self.key_dim = head_dims(dim, num_heads, expand_k, "key", "expand_k")
+        self.value_dim = head_dims(dim, num_heads, 1.0, "value", "dim")
         self.dim, self.num_heads = dim, num_heads
-        self.key_dim = head_dims(dim, num_heads, expand_k, "key")
-        self.value_dim = head_dims(dim, num_heads, 1.0, "value")
         self.head_k = self.key_dim // num_heads
-        self.bidirectional, self.backend = bidirectional, backend
+        if backend not in ops.BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(ops.BACKENDS)}, got {backend!r}")
+        self.bidirectional, self.backend = V.check_bool("bidirectional", bidirectional), backend
         self.q_proj = nn.Linear(dim, self.key_dim, bias=False)
         self.k_proj = nn.Linear(dim, self.key_dim, bias=False)
         self.v_proj = nn.Linear(dim, self.value_dim, bias=False)
-        self.out_norm = nn.RMSNorm(self.value_dim // num_heads, eps=norm_eps)
+        self.out_norm = nn.RMSNorm(self.value_dim // num_heads, eps=check_positive_float("norm_eps", norm_eps))
         self.gate_down = nn.Linear(dim, gate_low_rank, bias=False)
         self.gate_up = nn.Linear(gate_low_rank, self.value_dim, bias=True)
         self.out_proj = nn.Linear(self.value_dim, dim, bias=False)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(check_fraction("dropout", dropout))
         self.scale = self.head_k**-0.5
+
+    @property
+    def cache_signature(self) -> str:
+        """Class and state layout: what a :class:`MixerCache` it writes records (see ``RecurrentMixer``)."""
+        return cache_signature(self, "dim", "num_heads", "key_dim", "value_dim")
 
     def forward(
         self,
@@ -111,22 +117,30 @@ class LightNetAttention(nn.Module):
         angles: Tensor | None = None,
     ) -> Tensor | tuple[Tensor, MixerCache]:
         """Mix ``x: (B, T, C)``; with ``cache`` (empty :class:`MixerCache` to start) also return the new cache."""
-        check_mixer_call(x, self.dim, self.bidirectional, cu_seqlens, cache)
+        check_mixer_call(self, x, cu_seqlens, cache)
         b, t = x.shape[:2]
-        if angles is not None and (angles.dim() not in (2, 3) or tuple(angles.shape[-2:]) != (t, self.head_k)
-                                   or (angles.dim() == 3 and angles.shape[0] not in (1, b))):
-            raise ValueError(f"angles must have shape (T, K) = {(t, self.head_k)} or (B, T, K), got {tuple(angles.shape)}")
+        if angles is not None:
+            if not isinstance(angles, Tensor) or not angles.is_floating_point():
+                raise TypeError(f"angles must be a floating-point tensor (T, K) or (B, T, K), got "
+                                f"{getattr(angles, 'dtype', type(angles).__name__)}")
+            if (angles.dim() not in (2, 3) or tuple(angles.shape[-2:]) != (t, self.head_k)
+                    or (angles.dim() == 3 and angles.shape[0] not in (1, b))):
+                raise ValueError(f"angles must have shape (T, K) = {(t, self.head_k)} or (B, T, K), got "
+                                 f"{tuple(angles.shape)}")
+            if V._values_checkable() and angles.device.type != "meta" and not bool(torch.isfinite(angles).all()):
+                raise ValueError("angles must be finite (no NaN or inf)")
+        if x.numel() == 0:
+            return empty_output(self, x, cache)
         heads = lambda z: z.unflatten(-1, (self.num_heads, -1))  # noqa: E731
         q = F.silu(heads(self.q_proj(x)))
         k, v = heads(self.k_proj(x)), heads(self.v_proj(x))
         if self.bidirectional:
             o = self._global(q, k, v, angles, cu_seqlens)
-            new_cache = None
         else:
-            o, new_cache = self._causal(q, k, v, angles, cu_seqlens, cache)
+            o, state, lse = self._causal(q, k, v, angles, cu_seqlens, cache)
         o = self.out_norm(o).flatten(-2) * torch.sigmoid(self.gate_up(self.gate_down(x)))
         y = self.dropout(self.out_proj(o))
-        return y if cache is None else (y, new_cache)
+        return y if cache is None else (y, cache.advance(self.cache_signature, x, state, aux={"lse": lse}))
 
     def _global(self, q: Tensor, k: Tensor, v: Tensor, angles: Tensor | None, cu_seqlens: Tensor | None) -> Tensor:
         """Every token reads ``softmax_T(K)^T V`` of its own sequence (segment, when packed)."""
@@ -142,8 +156,9 @@ class LightNetAttention(nn.Module):
     def _causal(
         self, q: Tensor, k: Tensor, v: Tensor, angles: Tensor | None, cu_seqlens: Tensor | None,
         cache: MixerCache | None,
-    ) -> tuple[Tensor, MixerCache | None]:
-        """The running softmax as a key-gated GLA; the cache carries the state and the running ``z``."""
+    ) -> tuple[Tensor, Tensor | None, Tensor]:
+        """The running softmax as a key-gated GLA: output, final state (with a cache) and the running ``z`` after
+        the last token (what the cache carries)."""
         kf = _at_least_float32(k)
         previous = None if cache is None else cache.aux.get("lse")
         keys, gates, last = [], [], None
@@ -165,9 +180,7 @@ class LightNetAttention(nn.Module):
             initial_state=None if cache is None else cache.state, output_final_state=cache is not None,
             cu_seqlens=cu_seqlens, backend=self.backend,
         )
-        if cache is None:
-            return o, None
-        return o, MixerCache(state=state, seen=cache.seen + q.shape[1], aux={"lse": last})
+        return o, state, last
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, num_heads={self.num_heads}, bidirectional={self.bidirectional}"

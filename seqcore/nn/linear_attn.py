@@ -4,8 +4,10 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..ops.validation import check_bool
 from .base import RecurrentMixer
 from .registry import register_mixer
+from .validation import check_positive_float, check_positive_int
 
 FEATURE_MAPS = {
     "identity": lambda x: x,
@@ -15,9 +17,11 @@ FEATURE_MAPS = {
 }
 
 
-def head_dims(dim: int, num_heads: int, expand: float, what: str) -> int:
-    """Total channels ``int(dim * expand)``, checked to split evenly over the heads."""
-    channels = int(dim * expand)
+def head_dims(dim: int, num_heads: int, expand: float, what: str, option: str) -> int:
+    """Total channels ``int(dim * expand)``, checked to split evenly over the heads (``option``: the argument
+    that holds ``expand``)."""
+    dim, num_heads = check_positive_int("dim", dim), check_positive_int("num_heads", num_heads)
+    channels = int(dim * check_positive_float(option, expand))
     if channels <= 0 or channels % num_heads:
         raise ValueError(f"{what} channels int(dim * expand) = {channels} must be a positive multiple of num_heads={num_heads}")
     return channels
@@ -27,14 +31,16 @@ class QKVMixer(RecurrentMixer):
     """A mixer with q, k, v projections split into heads, each optionally behind a short convolution."""
 
     def __init__(self, dim: int, num_heads: int, *, expand_k: float, expand_v: float, use_short_conv: bool, **kwargs) -> None:
-        key_dim = head_dims(dim, num_heads, expand_k, "key")
-        value_dim = head_dims(dim, num_heads, expand_v, "value")
-        convs = {"q": key_dim, "k": key_dim, "v": value_dim} if use_short_conv else {}
+        key_dim = head_dims(dim, num_heads, expand_k, "key", "expand_k")
+        value_dim = head_dims(dim, num_heads, expand_v, "value", "expand_v")
+        convs = {"q": key_dim, "k": key_dim, "v": value_dim} if check_bool("use_short_conv", use_short_conv) else {}
         super().__init__(dim, num_heads, value_dim, convs, **kwargs)
         self.key_dim = key_dim
         self.q_proj = nn.Linear(dim, key_dim, bias=False)
         self.k_proj = nn.Linear(dim, key_dim, bias=False)
         self.v_proj = nn.Linear(dim, value_dim, bias=False)
+
+    _state_layout = ("key_dim", "value_dim")
 
     def project(self, x: Tensor) -> dict[str, Tensor]:
         heads = lambda z: z.unflatten(-1, (self.num_heads, -1))  # noqa: E731
@@ -61,7 +67,7 @@ class LinearAttention(QKVMixer):
         use_short_conv: bool = True,
         **kwargs,
     ) -> None:
-        if feature_map not in FEATURE_MAPS:
+        if not isinstance(feature_map, str) or feature_map not in FEATURE_MAPS:
             raise ValueError(f"feature_map must be one of {sorted(FEATURE_MAPS)}, got {feature_map!r}")
         super().__init__(dim, num_heads, expand_k=expand_k, expand_v=expand_v, use_short_conv=use_short_conv, **kwargs)
         self.feature_map = feature_map

@@ -5,10 +5,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..ops.validation import check_bool
 from .base import RecurrentMixer
 from .deltanet import init_mamba_decay
 from .linear_attn import head_dims
 from .registry import register_mixer
+from .validation import check_positive_int
 
 
 @register_mixer("mamba2")
@@ -34,17 +36,19 @@ class Mamba2(RecurrentMixer):
         use_short_conv: bool = True,
         **kwargs,
     ) -> None:
-        inner = head_dims(dim, num_heads, expand, "inner")
-        if state_size <= 0:
-            raise ValueError(f"state_size must be positive, got {state_size}")
-        convs = {"x": inner, "B": state_size, "C": state_size} if use_short_conv else {}
+        inner = head_dims(dim, num_heads, expand, "inner", "expand")
+        state_size = check_positive_int("state_size", state_size)
+        convs = {"x": inner, "B": state_size, "C": state_size} if check_bool("use_short_conv", use_short_conv) else {}
         super().__init__(dim, num_heads, inner, convs, **kwargs)
-        self.inner, self.state_size, self.allow_neg_eigval = inner, state_size, allow_neg_eigval
+        self.inner, self.state_size = inner, state_size
+        self.allow_neg_eigval = check_bool("allow_neg_eigval", allow_neg_eigval)
         self.in_proj = nn.Linear(dim, inner + 2 * state_size + num_heads, bias=False)
         self.A_log = nn.Parameter(torch.empty(num_heads))
         self.dt_bias = nn.Parameter(torch.empty(num_heads))
         self.D = nn.Parameter(torch.ones(num_heads))
         self.reset_parameters()
+
+    _state_layout = ("value_dim", "state_size")
 
     def reset_parameters(self) -> None:
         """Re-draw the decay parameters and reset ``D``; submodules reset themselves."""
