@@ -26,7 +26,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .base import Forecaster
-from .series import Series
+from .series import Series, as_float_array, check_int, check_number, location_scale
 
 
 def lag_matrix(series: np.ndarray, n_lags: int, n_forecasts: int) -> tuple[np.ndarray, np.ndarray]:
@@ -37,15 +37,15 @@ def lag_matrix(series: np.ndarray, n_lags: int, n_forecasts: int) -> tuple[np.nd
     ``Y[n, h * C + c] = series[t_n + h, c]`` for step ``h + 1``, with ``t_n = n_lags + n``.
 
     Returns ``X: (N, n_lags * C)`` and ``Y: (N, n_forecasts * C)``, ``N = T - n_lags - n_forecasts + 1``
-    (zero rows when the series is too short).
+    (zero rows when the series is too short). Values are copied as given: NaN and inf propagate into the
+    windows that contain them.
     """
-    values = np.asarray(series, dtype=float)
+    values = as_float_array(series, "series")
     if values.ndim == 1:
         values = values[:, None]
     if values.ndim != 2:
         raise ValueError(f"series must be (T,) or (T, C), got shape {values.shape}")
-    if n_lags < 1 or n_forecasts < 1:
-        raise ValueError(f"n_lags and n_forecasts must be >= 1, got {n_lags} and {n_forecasts}")
+    n_lags, n_forecasts = check_int("n_lags", n_lags, 1), check_int("n_forecasts", n_forecasts, 1)
     length, channels = values.shape
     n_rows = length - n_lags - n_forecasts + 1
     if n_rows <= 0:
@@ -59,9 +59,11 @@ def lag_matrix(series: np.ndarray, n_lags: int, n_forecasts: int) -> tuple[np.nd
 
 def stpe(w_hat: Any, w: Any) -> float:
     """Symmetric total percentage error of the paper: ``100 sum|w_hat - w| / sum(|w_hat| + |w|)`` (0 if both 0)."""
-    w_hat, w = np.asarray(w_hat, dtype=float).ravel(), np.asarray(w, dtype=float).ravel()
+    w_hat, w = as_float_array(w_hat, "w_hat").ravel(), as_float_array(w, "w").ravel()
     if w_hat.shape != w.shape:
         raise ValueError(f"w_hat and w must have the same size, got {w_hat.size} and {w.size}")
+    if not (np.isfinite(w_hat).all() and np.isfinite(w).all()):
+        raise ValueError("w_hat and w must be finite (no NaN or inf)")
     total = np.abs(w_hat).sum() + np.abs(w).sum()
     return 0.0 if total == 0 else float(100.0 * np.abs(w_hat - w).sum() / total)
 
@@ -87,12 +89,18 @@ class LagRegressor(RegressorMixin, BaseEstimator):
         ``lambda(s)`` over the first half of the steps so the data term first finds the large weights.
     random_state : seeds the sgd initialisation and shuffling.
 
-    The sgd solver works on standardised ``X`` and ``y`` (so one learning rate fits all scales) and maps the
-    weights back; for lag matrices of a stationary series every column has the same scale, so the regularizer
-    acts on the AR coefficients up to one common factor, as in the paper.
+    The sgd solver works on standardised ``X`` and ``y`` (so one learning rate fits all scales); for lag
+    matrices of a stationary series every column has the same scale, so the regularizer acts on the AR
+    coefficients up to one common factor, as in the paper. Predictions are computed on centred (sgd:
+    standardised) data with the offsets added back last, so an affine map of each column of ``X`` and of ``y``
+    maps the predictions the same way, to float64 rounding (``lstsq`` and ``sgd``, the latter with the same
+    ``random_state``). Ridge is translation-equivariant only: its penalty ``alpha ||w||^2`` is in units of
+    ``y^2``, so scaling ``y`` by ``a`` needs ``alpha`` scaled by ``a^2`` for the same fit. A column constant
+    in training gets weight 0; a constant target is predicted as that constant.
 
     Fitted: ``coef_`` ``(F,)`` for 1-D ``y`` or ``(K, F)``, ``intercept_`` float or ``(K,)`` (linear models
-    only), ``n_features_in_``.
+    only; they give ``X @ coef_.T + intercept_`` on raw data), ``n_features_in_``, and the centring and
+    scaling the layers work in: ``x_offset_``, ``x_scale_`` ``(F,)``, ``y_offset_``, ``y_scale_`` ``(K,)``.
     """
 
     def __init__(
@@ -130,19 +138,25 @@ class LagRegressor(RegressorMixin, BaseEstimator):
     def _check_params(self) -> tuple[int, ...]:
         if self.solver not in ("lstsq", "ridge", "sgd"):
             raise ValueError(f"solver must be 'lstsq', 'ridge' or 'sgd', got {self.solver!r}")
-        hidden = tuple(int(h) for h in self.hidden_layers)
-        if any(h < 1 for h in hidden):
-            raise ValueError(f"hidden_layers must be positive sizes, got {self.hidden_layers!r}")
+        if not isinstance(self.hidden_layers, (tuple, list)):
+            raise ValueError(f"hidden_layers must be a tuple of positive sizes, got {self.hidden_layers!r}")
+        hidden = tuple(check_int("hidden_layers[i]", h, 1) for h in self.hidden_layers)
         if hidden and self.solver != "sgd":
             raise ValueError(f"hidden layers need solver='sgd'; {self.solver!r} is closed-form for the linear model only")
         if self.sparsity is not None and not (isinstance(self.sparsity, numbers.Real) and 0 < self.sparsity <= 1):
             raise ValueError(f"sparsity must be None or in (0, 1], got {self.sparsity!r}")
         if self.sparsity is not None and self.solver != "sgd":
             raise ValueError("the sparsity regularizer needs solver='sgd'")
-        if self.solver == "ridge" and not self.alpha >= 0:
-            raise ValueError(f"alpha must be >= 0, got {self.alpha!r}")
-        if self.solver == "sgd" and not (self.epochs >= 1 and self.lr > 0 and self.batch_size >= 1):
-            raise ValueError(f"epochs and batch_size must be >= 1 and lr > 0, got {self.epochs}, {self.batch_size}, {self.lr}")
+        if self.solver == "ridge":
+            check_number("alpha", self.alpha, 0.0)
+        if self.solver == "sgd":
+            check_int("epochs", self.epochs, 1)
+            check_int("batch_size", self.batch_size, 1)
+            check_number("lr", self.lr, 0.0, strict=True)
+        if self.sparsity is not None:
+            check_number("c1", self.c1, 0.0, strict=True)
+            check_number("c2", self.c2, 0.0, strict=True)
+            check_number("c_lambda", self.c_lambda, 0.0)
         return hidden
 
     def fit(self, X: Any, y: Any) -> "LagRegressor":
@@ -151,60 +165,73 @@ class LagRegressor(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
         self._single_output = y.ndim == 1
         targets = y[:, None] if y.ndim == 1 else y
+        # The layers act on centred (sgd: standardised) data and the offsets are added back last: folding them
+        # into the weights would make a forecast of y + 1e7 a difference of two numbers near 1e7, losing the
+        # digits of y (forecasts of a * y + b must be a * forecast(y) + b).
+        self.x_offset_, x_std = location_scale(X)
+        self.y_offset_, y_std = location_scale(targets)
         if self.solver == "sgd":
-            self.layers_ = _fit_sgd(self, X, targets, hidden)
+            # A constant column carries no information: scale 1 keeps it at zero in training.
+            self.x_scale_ = np.where(x_std > 0, x_std, 1.0)
+            self.y_scale_ = y_std  # 0 for a constant target, whose prediction is then that constant exactly
+            xs = (X - self.x_offset_) / self.x_scale_
+            ys = (targets - self.y_offset_) / np.where(y_std > 0, y_std, 1.0)
+            self.layers_ = _fit_sgd(self, xs, ys, hidden)
+            # Weights of columns that were constant in training never got a gradient; drop their random init.
+            self.layers_[0][0][:, x_std == 0] = 0.0
         else:
-            self.layers_ = [_fit_closed_form(X, targets, self.alpha if self.solver == "ridge" else 0.0)]
+            self.x_scale_, self.y_scale_ = np.ones(X.shape[1]), np.ones(targets.shape[1])
+            alpha = float(self.alpha) if self.solver == "ridge" else 0.0
+            self.layers_ = [_fit_closed_form(X - self.x_offset_, targets - self.y_offset_, alpha)]
         if not hidden:
             weight, bias = self.layers_[0]
-            self.coef_ = weight[0] if self._single_output else weight
-            self.intercept_ = float(bias[0]) if self._single_output else bias
+            coef = weight * self.y_scale_[:, None] / self.x_scale_[None, :]
+            intercept = self.y_offset_ + self.y_scale_ * bias - coef @ self.x_offset_
+            self.coef_ = coef[0] if self._single_output else coef
+            self.intercept_ = float(intercept[0]) if self._single_output else intercept
         return self
 
     def predict(self, X: Any) -> np.ndarray:
         """``X: (N, F)`` -> ``(N,)`` or ``(N, K)`` float64."""
         check_is_fitted(self)
-        out = validate_data(self, X, reset=False, dtype=np.float64)
+        out = (validate_data(self, X, reset=False, dtype=np.float64) - self.x_offset_) / self.x_scale_
         # numpy float64 forward (not torch) keeps predictions exactly row-independent and picklable.
         for i, (weight, bias) in enumerate(self.layers_):
             out = out @ weight.T + bias
             if i < len(self.layers_) - 1:
                 out = np.maximum(out, 0.0)
+        out = out * self.y_scale_ + self.y_offset_
         return out[:, 0] if self._single_output else out
 
 
-def _fit_closed_form(X: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+def _fit_closed_form(xc: np.ndarray, yc: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """Least squares (``alpha = 0``, minimum-norm when rank-deficient) or ridge on centred data.
 
-    ``X: (N, F)``, ``y: (N, K)`` -> ``weight: (K, F)``, ``bias: (K,)``.
+    ``xc: (N, F)``, ``yc: (N, K)``, both centred -> ``weight: (K, F)``, ``bias: (K,)`` (zero: the data are
+    centred).
     """
-    x_mean, y_mean = X.mean(axis=0), y.mean(axis=0)
-    xc, yc = X - x_mean, y - y_mean
     if alpha > 0:
-        gram = xc.T @ xc + alpha * np.eye(X.shape[1])
+        gram = xc.T @ xc + alpha * np.eye(xc.shape[1])
         weight = np.linalg.solve(gram, xc.T @ yc)
     else:
         weight = np.linalg.lstsq(xc, yc, rcond=None)[0]
-    return weight.T, y_mean - x_mean @ weight
+    return weight.T, np.zeros(yc.shape[1])
 
 
-def _fit_sgd(model: LagRegressor, X: np.ndarray, y: np.ndarray, hidden: tuple[int, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
+def _fit_sgd(
+    model: LagRegressor, xs: np.ndarray, ys: np.ndarray, hidden: tuple[int, ...]
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Mini-batch Adam on the MSE plus the ramped sparsity regularizer, in float32 on standardised data.
 
-    ``X: (N, F)``, ``y: (N, K)`` -> ``[(weight (out, in), bias (out,))]`` per layer as float64, with the
-    standardisation folded into the first and last layer so they apply to raw ``X`` and give raw ``y``.
+    ``xs: (N, F)``, ``ys: (N, K)`` standardised -> ``[(weight (out, in), bias (out,))]`` per layer as float64,
+    acting on standardised inputs and giving standardised outputs.
     """
     seed = int(check_random_state(model.random_state).randint(np.iinfo(np.int32).max))
     generator = torch.Generator().manual_seed(seed)
-    # Constant columns get scale 1 so they stay zero instead of dividing by zero.
-    x_mean, x_scale = X.mean(axis=0), X.std(axis=0)
-    y_mean, y_scale = y.mean(axis=0), y.std(axis=0)
-    x_scale[x_scale == 0] = 1.0
-    y_scale[y_scale == 0] = 1.0
-    xs = torch.as_tensor((X - x_mean) / x_scale, dtype=torch.float32)
-    ys = torch.as_tensor((y - y_mean) / y_scale, dtype=torch.float32)
+    xs = torch.as_tensor(xs, dtype=torch.float32)
+    ys = torch.as_tensor(ys, dtype=torch.float32)
 
-    sizes = (X.shape[1], *hidden, y.shape[1])
+    sizes = (xs.shape[1], *hidden, ys.shape[1])
     params = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         bound = 1.0 / np.sqrt(fan_in)  # the usual uniform fan-in initialisation, drawn from our generator
@@ -242,14 +269,9 @@ def _fit_sgd(model: LagRegressor, X: np.ndarray, y: np.ndarray, hidden: tuple[in
             scheduler.step()
             step += 1
 
-    layers = [(w.detach().double().numpy(), b.detach().double().numpy()) for w, b in zip(params[::2], params[1::2])]
-    # Fold the standardisation into the first and last layers: x_std = (x - m) / s, y = y_std * s_y + m_y.
-    first_w, first_b = layers[0]
-    first_w = first_w / x_scale
-    layers[0] = (first_w, first_b - first_w @ x_mean)
-    last_w, last_b = layers[-1]
-    layers[-1] = (last_w * y_scale[:, None], last_b * y_scale + y_mean)
-    return layers
+    return [(w.detach().double().numpy(), b.detach().double().numpy()) for w, b in zip(params[::2], params[1::2])]
+
+
 
 
 class ARNetForecaster(Forecaster):
@@ -318,9 +340,11 @@ class ARNetForecaster(Forecaster):
         """Future ``X`` rows a forecast reads: whole blocks of ``n_forecasts``."""
         return -(-horizon // int(self.n_forecasts)) * int(self.n_forecasts)
 
+    def _check_params(self) -> None:
+        check_int("n_lags", self.n_lags, 1)
+        check_int("n_forecasts", self.n_forecasts, 1)
+
     def _fit(self, series: list[Series], exog: list[np.ndarray] | None) -> None:
-        if int(self.n_lags) < 1 or int(self.n_forecasts) < 1:
-            raise ValueError(f"n_lags and n_forecasts must be >= 1, got {self.n_lags} and {self.n_forecasts}")
         pairs = [lag_matrix(s.values, self.n_lags, self.n_forecasts) for s in series]
         X = np.concatenate([p[0] for p in pairs])
         Y = np.concatenate([p[1] for p in pairs])

@@ -24,10 +24,19 @@ trained from scratch by default, not an LLM (a local Hugging Face model can be p
 default ``rollout="recurrent"`` encodes the context once and then spends O(1) per new segment, instead of the
 paper's re-encoding of a sliding window (available as ``rollout="sliding"``); the loss is taken on the
 normalized scale, so windows of series at different scales weigh the same in a global model.
+
+Scale: windows are normalized in float64 before the cast to the network's float32, and the paper's absolute
+``1e-5`` added to each window's variance is relative here (``1e-5`` times the variance of the series the window
+is cut from: the training part when fitting, the given context when forecasting). So a model fitted on
+``a * y + b`` forecasts ``a * forecast(y) + b`` (same ``random_state``) at any scale float64 holds, and a
+constant context (or channel) is forecast as that constant, exactly. Values whose mean or spread overflows
+float64 (around 1e308) are refused with a ``ValueError``.
 """
 from __future__ import annotations
 
 import copy
+import numbers
+import pickle
 from pathlib import Path
 from typing import Any, Callable
 
@@ -40,12 +49,45 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from seqcore.nn import SeqEncoder
+from seqcore.ops.validation import check_bool
 
 from .base import Forecaster
-from .series import Series, to_series_list
+from .series import Series, check_int, check_number, location_scale, to_series_list
 
-# Inside the square root of the window variance, as in the paper's code: a constant window stays finite.
+# The paper's code adds an absolute 1e-5 to each window's variance so a flat window stays finite. Here the
+# epsilon is relative to the variance of the series the window comes from, so normalizing a * y + b gives
+# exactly what normalizing y gives, at any scale (see _normalize).
 _NORM_EPS = 1e-5
+
+
+def _channel_std(values: np.ndarray, what: str) -> np.ndarray:
+    """Std of each channel of ``values: (T, C)`` -> ``(C,)``; refuses values whose mean or spread float64
+    cannot hold (a sum of +-1e308 overflows), which would otherwise turn every window into NaN."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = location_scale(values)
+    if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+        raise ValueError(
+            f"{what} reaches {np.abs(values).max():.3g}: its mean or spread overflows float64; rescale it"
+        )
+    return std
+
+
+def _normalize(
+    windows: np.ndarray, n_stats: int, reference_std: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Windows normalized by the mean and std of their first ``n_stats`` steps, in float64.
+
+    ``windows: (B, n)`` float64 and ``reference_std: (B,)``, the std of the series each window is cut from ->
+    ``normalized: (B, n)``, ``mean, std: (B,)``. ``std = sqrt(var_window + _NORM_EPS * reference_std^2)``:
+    affine-equivariant and positive unless the whole series is constant; a window with ``std == 0`` normalizes
+    to zeros and is forecast as its constant (``prediction * 0 + mean``).
+    """
+    mean, window_std = location_scale(windows[:, :n_stats], axis=1)
+    std = np.hypot(window_std, np.sqrt(_NORM_EPS) * reference_std)
+    normalized = np.divide(
+        windows - mean[:, None], std[:, None], out=np.zeros_like(windows), where=std[:, None] > 0
+    )
+    return normalized, mean, std
 
 
 def calendar_features(index: pd.DatetimeIndex) -> np.ndarray:
@@ -79,6 +121,13 @@ class HuggingFaceBackbone(nn.Module):
 
     ``path`` is a directory written by ``save_pretrained`` (nothing is downloaded); the width ``D`` is read from
     its config. It has no recurrent state, so forecasts with it use ``rollout="sliding"``.
+
+    Loading runs no code from the directory, whatever transformers' defaults: ``*.safetensors`` weights are
+    used when present, a PyTorch pickle (``pytorch_model.bin``) only through ``torch.load(weights_only=True)``,
+    which refuses anything but tensors and plain containers (a crafted pickle raises ``ValueError``), and
+    custom model code (``auto_map`` in ``config.json``) is never imported (``trust_remote_code=False``: a
+    ``ValueError`` from transformers). Corrupt weight files raise ``ValueError``; a missing or malformed
+    ``config.json`` or missing weights raise transformers' ``OSError`` / ``ValueError``, naming the file.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -87,9 +136,28 @@ class HuggingFaceBackbone(nn.Module):
             from transformers import AutoModel
         except ImportError as err:
             raise ImportError("a Hugging Face backbone needs transformers: pip install transformers") from err
-        if not Path(path).is_dir():
+        directory = Path(path)
+        if not directory.is_dir():
             raise FileNotFoundError(f"no Hugging Face model directory at {path}")
-        self.model = AutoModel.from_pretrained(str(path), local_files_only=True)
+        from safetensors import SafetensorError
+
+        try:
+            self.model = AutoModel.from_pretrained(
+                str(directory), local_files_only=True, trust_remote_code=False,
+                use_safetensors=any(directory.glob("*.safetensors")), weights_only=True,
+            )
+        except pickle.UnpicklingError as err:
+            # torch's message suggests weights_only=False, which is exactly what must not happen here; keep its
+            # diagnosis only (e.g. "Trying to load unsupported GLOBAL posix.system ...").
+            lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+            detail = next((line for line in lines if "GLOBAL" in line or "Unsupported" in line), lines[-1] if lines else "")
+            raise ValueError(
+                f"refusing to load the weights in {directory}: the PyTorch pickle is not plain tensors and containers, "
+                "the only content torch.load(weights_only=True) accepts, and unpickling it otherwise could run code "
+                f"({detail}). Re-save the model with save_pretrained(safe_serialization=True) from a trusted copy."
+            ) from err
+        except SafetensorError as err:
+            raise ValueError(f"cannot read the safetensors weights in {directory}: {err}") from err
         self.dim = int(self.model.config.hidden_size)
 
     def forward(self, tokens: Tensor) -> Tensor:
@@ -199,9 +267,12 @@ class AutoTimesForecaster(Forecaster):
         count by their error in the series' own units, not relative to their own spread); training stops after ``n_iter_no_change`` epochs without improvement and the best epoch's
         weights are kept.
     n_iter_no_change : patience of the early stopping, in epochs.
-    verbose : show a tqdm progress bar with the epoch loss.
+    verbose : show a tqdm progress bar with the epoch loss (a bool).
     missing : ``"raise"`` or ``"interpolate"`` NaNs in the input.
     random_state : seeds the initialization and the window sampling; forecasts are deterministic.
+
+    A training or validation loss that is not finite stops training with a ``FloatingPointError`` naming the
+    epoch (it cannot come from the data's scale, see the module docstring).
 
     Fitted: ``net_`` (:class:`AutoTimesNet`), ``n_params_`` (all parameters), ``n_trainable_params_``,
     ``history_`` (mean training loss per epoch), ``n_time_features_`` (``None`` without timestamps); with
@@ -281,7 +352,11 @@ class AutoTimesForecaster(Forecaster):
         return int(self.token_len)
 
     def _check_params(self) -> None:
-        if int(self.token_len) < 1 or int(self.context_len) < int(self.token_len):
+        for name in ("token_len", "context_len", "d_model", "depth", "num_heads", "mlp_hidden", "epochs",
+                     "batch_size", "max_windows_per_epoch", "n_iter_no_change"):
+            check_int(name, getattr(self, name), 1)
+        check_bool("verbose", self.verbose)
+        if int(self.context_len) < int(self.token_len):
             raise ValueError(
                 f"need token_len >= 1 and context_len >= token_len, got {self.token_len} and {self.context_len}"
             )
@@ -294,18 +369,15 @@ class AutoTimesForecaster(Forecaster):
         features = self.timestamp_features
         if not (features is None or features == "calendar" or callable(features)):
             raise ValueError(f"timestamp_features must be None, 'calendar' or a function of a DatetimeIndex, got {features!r}")
-        counts = (int(self.epochs), int(self.batch_size), int(self.max_windows_per_epoch))
-        if min(counts) < 1 or not self.lr > 0:
-            raise ValueError("epochs, batch_size and max_windows_per_epoch must be >= 1 and lr > 0")
-        if not 0 <= self.dropout < 1:
+        check_number("lr", self.lr, 0.0, strict=True)
+        check_number("weight_decay", self.weight_decay, 0.0)
+        if not (isinstance(self.dropout, numbers.Real) and 0 <= self.dropout < 1):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
         fraction = self.validation_fraction
         if fraction is not None and not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
             raise ValueError(f"validation_fraction must be None or in (0, 1), got {fraction!r}")
-        if int(self.n_iter_no_change) < 1:
-            raise ValueError(f"n_iter_no_change must be >= 1, got {self.n_iter_no_change}")
 
     def _pretrained_backbone(self) -> nn.Module | None:
         if self.pretrained is None:
@@ -340,7 +412,6 @@ class AutoTimesForecaster(Forecaster):
     def _fit(self, series: list[Series], exog: list[np.ndarray] | None) -> None:
         if exog is not None:
             raise ValueError("AutoTimesForecaster does not use exogenous X; fit it without X")
-        self._check_params()
         token_len, n_tokens = int(self.token_len), int(self.context_len) // int(self.token_len)
         window = int(self.context_len) + token_len
         times = None
@@ -383,8 +454,8 @@ class AutoTimesForecaster(Forecaster):
         and ``best_epoch_``, leaving the best epoch's weights in ``net_``.
         """
         token_len, context_len = int(self.token_len), int(self.context_len)
-        # np.array copies: the fitted arrays may be read-only views, which torch warns about.
-        values = [torch.from_numpy(np.array(v, dtype=np.float32)) for v in series]
+        # Windows are normalized in float64 and only then cast: float32 cannot even hold a series at 1e7 + 1e-4 y.
+        values = [np.asarray(v, dtype=np.float64) for v in series]
         stamps = None if times is None else [torch.from_numpy(np.array(t, dtype=np.float32)) for t in times]
         cuts = [len(v) - self._held_out(len(v)) for v in series]
         train_windows = _WindowTable([0] * len(series), [c - window for c in cuts], [v.shape[1] for v in series])
@@ -392,26 +463,29 @@ class AutoTimesForecaster(Forecaster):
         if self.validation_fraction is not None:
             firsts = [c - context_len for c in cuts]
             validation = _WindowTable(firsts, [len(v) - window for v in series], [v.shape[1] for v in series])
+        # Each channel's std over the training part: the reference of the relative epsilon, and the unit of the
+        # validation error.
+        series_std = np.zeros((len(values), max(v.shape[1] for v in values)))
+        for i, (v, cut) in enumerate(zip(values, cuts)):
+            _channel_std(v, "y" if len(values) == 1 else f"y[{i}]")  # the check covers the held-out part too
+            series_std[i, : v.shape[1]] = location_scale(v[:cut])[1]
 
-        def batch_of(table: "_WindowTable", ids: np.ndarray) -> tuple[Tensor, Tensor | None, Tensor]:
+        def batch_of(table: "_WindowTable", ids: np.ndarray) -> tuple[Tensor, Tensor | None, np.ndarray]:
             """Normalized segments ``(B, N + 1, L)`` of windows ``ids``, their token times ``(B, N, F)`` and the
             ratio ``(B,)`` of each window's std to its channel's std over the training part (see
             ``validation_fraction``)."""
             which, channel, begin = table.decode(ids)
-            windows = torch.stack([values[i][b:b + window, c] for i, c, b in zip(which, channel, begin)])
-            lookback = windows[:, :context_len]
-            mean = lookback.mean(dim=1)[:, None, None]
-            std = torch.sqrt(lookback.var(dim=1, unbiased=False) + _NORM_EPS)[:, None, None]
-            segments = (windows.unflatten(1, (n_tokens + 1, token_len)) - mean) / std
+            windows = np.stack([values[i][b:b + window, c] for i, c, b in zip(which, channel, begin)])
+            reference = series_std[which, channel]
+            normalized, _, std = _normalize(windows, context_len, reference)
+            segments = torch.from_numpy(normalized.astype(np.float32)).unflatten(1, (n_tokens + 1, token_len))
             token_times = None
             if stamps is not None:
                 token_times = torch.stack([stamps[i][b:b + context_len:token_len] for i, b in zip(which, begin)])
-            return segments, token_times, std[:, 0, 0] / series_std[which, channel]
-
-        # Each channel's std over the training part, for the validation error on the series' own scale.
-        series_std = torch.zeros(len(values), max(v.shape[1] for v in values))
-        for i, (v, cut) in enumerate(zip(values, cuts)):
-            series_std[i, : v.shape[1]] = torch.sqrt(v[:cut].var(dim=0, unbiased=False) + _NORM_EPS)
+            # A channel constant over the training part is forecast exactly while its windows stay flat (ratio 0);
+            # a window that varies there is measured on its own scale (ratio 1).
+            ratio = np.divide(std, reference, out=(std > 0).astype(np.float64), where=reference > 0)
+            return segments, token_times, ratio
 
         n_draw = min(train_windows.total, int(self.max_windows_per_epoch))
         batch_size = int(self.batch_size)
@@ -425,7 +499,7 @@ class AutoTimesForecaster(Forecaster):
         self.history_, validation_history = [], []
         best_state, best_loss, stale = None, np.inf, 0
         bar = tqdm(range(int(self.epochs)), desc="AutoTimes", disable=not self.verbose)
-        for _ in bar:
+        for epoch in bar:
             self.net_.train()
             if self.pretrained is not None:
                 # A frozen backbone should also be a fixed function: no dropout or stochastic depth in it.
@@ -440,6 +514,11 @@ class AutoTimesForecaster(Forecaster):
                 segments, token_times, _ = batch_of(train_windows, ids[first:first + batch_size])
                 pred = self.net_(segments[:, :-1], token_times)
                 loss = torch.mean((pred - segments[:, 1:]) ** 2)
+                if not bool(torch.isfinite(loss)):
+                    raise FloatingPointError(
+                        f"AutoTimes training diverged in epoch {epoch + 1}: the loss is {loss.item()}; "
+                        "try a lower lr or gradient-friendlier settings (smaller d_model, depth)"
+                    )
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -451,6 +530,10 @@ class AutoTimesForecaster(Forecaster):
                 bar.set_postfix(loss=f"{self.history_[-1]:.4f}")
                 continue
             validation_history.append(self._validation_loss(validation, batch_of, batch_size))
+            if not np.isfinite(validation_history[-1]):
+                raise FloatingPointError(
+                    f"AutoTimes validation loss is {validation_history[-1]} after epoch {epoch + 1}; try a lower lr"
+                )
             bar.set_postfix(loss=f"{self.history_[-1]:.4f}", val=f"{validation_history[-1]:.4f}")
             if validation_history[-1] < best_loss:
                 best_loss, stale = validation_history[-1], 0
@@ -476,7 +559,7 @@ class AutoTimesForecaster(Forecaster):
                 pred = self.net_(segments[:, :-1], token_times)[:, -1]
                 # Errors on the window-normalized scale times std_window / std_channel: per-window normalization
                 # alone would let flat windows, whose normalized errors are huge, dominate the criterion.
-                error = (pred - segments[:, -1]) * ratio[:, None]
+                error = (pred - segments[:, -1]) * torch.from_numpy(ratio).float()[:, None]
                 total += float(torch.sum(torch.mean(error**2, dim=1)))
         return total / table.total
 
@@ -509,17 +592,17 @@ class AutoTimesForecaster(Forecaster):
         """``context.values: (T, C)`` -> ``(horizon, C)``, with ``prompts`` first for in-context forecasting."""
         return self._rollout(context, horizon, list(prompts))
 
-    def _tokens(self, s: Series, n_segments: int, what: str) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-        """The last ``n_segments`` whole segments of ``s``, normalized per channel.
+    def _tokens(self, s: Series, n_segments: int, what: str) -> tuple[Tensor, np.ndarray, np.ndarray, Tensor | None]:
+        """The last ``n_segments`` whole segments of ``s``, normalized per channel (in float64, then cast).
 
-        Returns ``tokens: (C, n, L)``, ``mean, std: (C, 1, 1)`` and the start-time features ``(n, F)`` or ``None``.
+        Returns ``tokens: (C, n, L)`` float32, ``mean, std: (C,)`` float64 (the relative epsilon refers to each
+        channel's std over all of ``s``) and the start-time features ``(n, F)`` or ``None``.
         """
         token_len = int(self.token_len)
         first = s.values.shape[0] - n_segments * token_len
-        crop = torch.as_tensor(s.values[first:].T.copy(), dtype=torch.float32)  # (C, n L)
-        mean = crop.mean(dim=1)[:, None, None]
-        std = torch.sqrt(crop.var(dim=1, unbiased=False) + _NORM_EPS)[:, None, None]
-        tokens = (crop.unflatten(1, (n_segments, token_len)) - mean) / std
+        crop = np.ascontiguousarray(s.values[first:].T)  # (C, n L)
+        normalized, mean, std = _normalize(crop, crop.shape[1], _channel_std(s.values, what))
+        tokens = torch.from_numpy(normalized.astype(np.float32)).unflatten(1, (n_segments, token_len))
         times = None
         if self.n_time_features_ is not None:
             index = s.index[first::token_len] if isinstance(s.index, pd.DatetimeIndex) else None
@@ -576,5 +659,12 @@ class AutoTimesForecaster(Forecaster):
                     out = self.net_(window, times_of(rows, True))[:, -1:]
                     predictions.append(out)
                     history = torch.cat([history, out], dim=1)
-        forecast = torch.cat(predictions, dim=1) * std + mean  # (C, n_steps, L)
-        return forecast.flatten(1).T[:horizon].double().numpy()
+        predicted = torch.cat(predictions, dim=1).flatten(1).double().numpy()  # (C, n_steps L)
+        with np.errstate(over="ignore", invalid="ignore"):
+            forecast = predicted * std[:, None] + mean[:, None]
+        if not np.isfinite(forecast).all():
+            raise ValueError(
+                f"the forecast overflows float64: y reaches {np.abs(s.values).max():.3g}, too close to float64's "
+                "limit of 1.8e308 for the model's outputs; rescale it"
+            )
+        return forecast.T[:horizon]

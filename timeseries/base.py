@@ -19,13 +19,17 @@ class Forecaster(BaseEstimator):
     1..h) or an array of relative steps. ``__init__`` only stores parameters; fitted attributes end in ``_``.
 
     Subclasses set ``missing`` and ``random_state`` parameters, define :meth:`min_length` (and
-    :meth:`min_context_length` when forecasting needs less history than fitting) and implement
+    :meth:`min_context_length` when forecasting needs less history than fitting), validate their parameters in
+    ``_check_params`` (called first by :meth:`fit`) and implement
     ``_fit(series: list[Series], exog: list[(T_i, F)] | None)`` and
     ``_forecast(context: Series, horizon: int, exog_future: (horizon, F) | None, **options) -> (horizon, C)``,
     where a :class:`~timeseries.series.Series` holds ``values: (T, C)`` and the time ``index`` (or ``None``).
     """
 
     missing: str = "raise"
+
+    def _check_params(self) -> None:
+        """Validate the constructor parameters (scikit-learn checks them in ``fit``, not in ``__init__``)."""
 
     def min_length(self) -> int:
         """Shortest series the model can be fitted on."""
@@ -42,7 +46,13 @@ class Forecaster(BaseEstimator):
                 raise ValueError(f"{label} has {s.values.shape[0]} time steps, fewer than the {need} this model needs")
 
     def fit(self, y: Any, X: Any = None, fh: Any = None) -> "Forecaster":
-        """Fit on one series or a list of series (with optional exogenous ``X`` aligned in time); returns self."""
+        """Fit on one series or a list of series (with optional exogenous ``X`` aligned in time); returns self.
+
+        The target comes first, unlike scikit-learn's ``fit(X, y)``: a 2-D ``y`` ``(T, C)`` with a 1-D ``X``
+        ``(T,)`` is refused as the likely swapped call (pass one exogenous variable as ``(T, 1)``).
+        """
+        self._check_params()
+        _check_argument_order(y, X)
         series, is_list = to_series_list(y, missing=self.missing)
         self._check_lengths(series, "y", self.min_length())
         exog = check_exog(X, series)
@@ -131,3 +141,16 @@ class Forecaster(BaseEstimator):
 
     def _forecast(self, context: Series, horizon: int, exog_future: np.ndarray | None, **options: Any) -> np.ndarray:
         raise NotImplementedError
+
+
+def _check_argument_order(y: Any, x: Any) -> None:
+    """Refuse ``fit(features (T, F), target (T,))``, scikit-learn's order, which would otherwise be read as an
+    ``F``-channel target with one exogenous variable and fail only at ``predict`` (which then wants ``X``)."""
+    y_ndim, x_ndim = getattr(y, "ndim", None), getattr(x, "ndim", None)
+    if y_ndim == 2 and x_ndim == 1 and len(y) == len(x):
+        raise ValueError(
+            f"fit(y, X) takes the target series first: this call reads a {tuple(y.shape)} array as a "
+            f"{y.shape[1]}-channel target y and the 1-D array as one exogenous variable X. If you meant "
+            "scikit-learn's fit(X, y) order, call fit(y=target, X=features) instead; if you do mean one "
+            "exogenous variable for a multichannel target, pass X with shape (T, 1)."
+        )

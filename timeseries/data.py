@@ -67,14 +67,25 @@ def read_csv(
     freq : the expected frequency (a pandas offset alias such as ``"h"`` or ``"D"``); default: inferred.
 
     Raises ``FileNotFoundError`` for a missing file, ``KeyError`` for a missing time or value column, and
-    ``ValueError`` for unparsable dates, duplicated or decreasing time stamps, irregular spacing (or spacing
-    other than ``freq``) and non-numeric value columns; each message names the offending column or row.
+    ``ValueError`` for a file that is empty, has no data rows or is not CSV text (rows with extra fields,
+    binary content), unparsable dates, duplicated or decreasing time stamps, irregular spacing (or spacing
+    other than ``freq``) and non-numeric value columns; each message names the file and the offending column
+    or row. Empty cells are kept as NaN (the forecasters refuse them or, with ``missing="interpolate"``,
+    fill them).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no CSV file at {path}")
-    raw = pd.read_csv(path)
     what = path.name
+    try:
+        raw = pd.read_csv(path)
+    except pd.errors.EmptyDataError as err:
+        raise ValueError(f"{what}: the file is empty (a header row is required)") from err
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        # pandas' own messages name neither the file nor, for binary content, what is wrong with it.
+        raise ValueError(f"{what}: not a readable CSV file ({type(err).__name__}: {err})") from err
+    if raw.empty:
+        raise ValueError(f"{what}: no data rows below the header {list(raw.columns)}")
     if time_column not in raw.columns:
         raise KeyError(f"{what}: no time column {time_column!r}; columns are {list(raw.columns)} (pass time_column=)")
     value_columns = [c for c in raw.columns if c != time_column] if columns is None else list(columns)

@@ -5,11 +5,13 @@ extended into the future), or a list of those (several series for one global mod
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 
 
 @dataclass
@@ -78,21 +80,93 @@ def _fill_missing(values: np.ndarray, missing: str, what: str) -> np.ndarray:
     return filled
 
 
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an int ``>= minimum``; a bool, a float such as ``2.5`` or a string is refused, not truncated."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_number(name: str, value: Any, minimum: float, *, strict: bool = False) -> float:
+    """``value`` as a finite float ``>= minimum`` (``> minimum`` when ``strict``); NaN, inf and bools are refused."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and np.isfinite(value)
+    if not (real and (value > minimum if strict else value >= minimum)):
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def as_float_array(value: Any, what: str) -> np.ndarray:
+    """``value`` (array-like, pandas object or torch tensor on any device with data) as a float64 numpy array.
+
+    Real numbers only: complex values (whose imaginary part a plain cast drops), strings (which numpy would
+    parse) and dates are refused with a TypeError naming ``what``; booleans count as 0 and 1.
+    """
+    if isinstance(value, torch.Tensor):
+        if value.device.type == "meta":
+            raise ValueError(f"{what} is a tensor on the meta device, which holds no values")
+        if value.is_complex():
+            raise TypeError(f"{what} must hold real numbers, got a {value.dtype} tensor")
+        return value.detach().cpu().double().numpy()
+    if isinstance(value, (pd.Series, pd.DataFrame)):
+        frame = value.to_frame() if isinstance(value, pd.Series) else value
+        text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+        if text:
+            raise TypeError(f"{what} must hold real numbers, got non-numeric column(s) {text[:5]}")
+        if any(pd.api.types.is_complex_dtype(frame[c]) for c in frame.columns):
+            raise TypeError(f"{what} must hold real numbers, got complex values")
+        # na_value: pandas' nullable dtypes hold pd.NA, which is a missing value like NaN
+        return value.to_numpy(dtype=np.float64, na_value=np.nan)
+    try:
+        array = np.asarray(value)
+    except ValueError as err:  # numpy's message for ragged nested lists names no argument
+        raise ValueError(f"{what} must be a rectangular array of numbers: {err}") from err
+    if array.dtype.kind in "biuf":
+        return array.astype(np.float64)
+    if array.dtype.kind == "O":
+        try:
+            converted = array.astype(np.float64)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{what} must hold real numbers, got a non-numeric entry ({err})") from err
+        if any(isinstance(v, (str, bytes, complex)) for v in array.ravel()):
+            raise TypeError(f"{what} must hold real numbers, got strings or complex numbers among its entries")
+        return converted
+    raise TypeError(f"{what} must hold real numbers, got dtype {array.dtype}")
+
+
+def location_scale(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population standard deviation of ``values`` along ``axis``, exact for constant slices.
+
+    ``values: (T, C)`` with ``axis=0`` -> ``mean, std: (C,)`` float64 (any shape: ``axis`` is reduced).
+
+    A constant slice gets its value as the mean and a std of exactly 0 (a plain mean of equal values can be off
+    by a rounding error, which a later division would blow up). The std is taken of the deviations divided by
+    their largest magnitude, so it neither underflows at 1e-200 nor overflows at 1e200.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    first = np.take(values, [0], axis=axis)
+    flat = np.all(values == first, axis=axis, keepdims=True)
+    mean = np.where(flat, first, np.mean(values, axis=axis, keepdims=True))
+    deviation = values - mean
+    size = np.max(np.abs(deviation), axis=axis, keepdims=True)
+    unit = np.divide(deviation, size, out=np.zeros_like(deviation), where=size > 0)
+    std = size * np.sqrt(np.mean(unit**2, axis=axis, keepdims=True))
+    return np.squeeze(mean, axis=axis), np.squeeze(std, axis=axis)
+
+
 def to_series(y: Any, *, what: str = "y", missing: str = "raise") -> Series:
     """Validate one series and convert it to a :class:`Series`."""
     if missing not in ("raise", "interpolate"):
         raise ValueError(f"missing must be 'raise' or 'interpolate', got {missing!r}")
     if isinstance(y, pd.Series):
         _check_index(y.index, what)
-        values, kind, index, columns, name = y.to_numpy(dtype=float)[:, None], "series", y.index, None, y.name
+        values, kind, index, columns, name = as_float_array(y, what)[:, None], "series", y.index, None, y.name
     elif isinstance(y, pd.DataFrame):
         _check_index(y.index, what)
-        values, kind, index, columns, name = y.to_numpy(dtype=float), "frame", y.index, y.columns, None
+        values, kind, index, columns, name = as_float_array(y, what), "frame", y.index, y.columns, None
     else:
-        try:
-            array = np.asarray(y, dtype=float)
-        except (TypeError, ValueError) as err:
-            raise TypeError(f"{what} must be numeric: a numpy array, pandas Series/DataFrame or a list of them") from err
+        if y is None:  # np.asarray(None) would be a NaN scalar
+            raise TypeError(f"{what} must be numeric: a numpy array, pandas Series/DataFrame or a list of them, got None")
+        array = as_float_array(y, what)
         if array.ndim not in (1, 2):
             raise ValueError(f"{what} must be 1-D (T,) or 2-D (T, C), got shape {array.shape}")
         values, kind, index, columns, name = (array[:, None], "1d", None, None, None) if array.ndim == 1 else (array, "2d", None, None, None)

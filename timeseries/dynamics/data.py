@@ -59,7 +59,9 @@ def load_dsr(name: str, split: str = "train", root: str | os.PathLike | None = N
     Raises
     ------
     ValueError
-        For an unknown ``name`` or ``split``.
+        For an unknown ``name`` or ``split``, and for a file that is not a 2-D array of finite numbers: a
+        pickle or an object array (read with ``allow_pickle=False``, so loading never runs code), a corrupt or
+        truncated ``.npy``, another dtype, NaN or inf; the message names the file.
     FileNotFoundError
         When the file is not at the expected path (the message names it).
     """
@@ -74,9 +76,23 @@ def load_dsr(name: str, split: str = "train", root: str | os.PathLike | None = N
             f"{name} {split} data not found at {path}. Put the ICML2023_datasets file "
             f"{DSR_FILES[name][split]} there, set {DSR_ENV_VAR} to its folder, or pass root="
         )
-    data = np.load(path)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise ValueError(
+            f"{path} cannot be read as a .npy array of numbers (pickled objects are refused): {err}"
+        ) from err
+    if not isinstance(data, np.ndarray):
+        data.close()
+        raise ValueError(f"{path} is an .npz archive, expected a single .npy array")
+    if data.dtype.kind not in "fiu":
+        raise ValueError(f"{path} holds an array of dtype {data.dtype}, expected floating-point numbers")
     if data.ndim != 2:
         raise ValueError(f"{path} holds an array of shape {data.shape}, expected (T, N)")
+    finite = np.isfinite(data)
+    if not finite.all():
+        row = int(np.argmax(~finite.all(axis=1)))
+        raise ValueError(f"{path} holds {int((~finite).sum())} NaN or infinite values, first in row {row}")
     return data
 
 

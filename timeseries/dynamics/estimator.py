@@ -29,6 +29,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
+from seqcore.ops.validation import check_bool
+
+from ..series import as_float_array, location_scale
 from . import analysis
 from .metrics import power_spectrum_error, prediction_error, state_space_divergence
 from .models import ALRNN, DendriticPLRNN, DiagonalLinearRNN, LatentModel, PLRNN, ShallowPLRNN
@@ -86,7 +89,11 @@ class DynamicsReconstructor(BaseEstimator):
     standardize : bool, default False
         Z-score the training data (statistics over all series) and work on that scale internally; outputs of
         :meth:`generate`, :meth:`predict` and :meth:`score` stay in the original units. Off by default because
-        the Julia code uses the data as given (the paper's files are already z-scored).
+        the Julia code uses the data as given (the paper's files are already z-scored). With it, fitting on
+        ``a * X + b`` (per dimension, same ``random_state``) generates ``a * generate(x0) + b`` from
+        ``a * x0 + b``, to float rounding; a constant dimension is refused. Without it the model is not
+        affine-equivariant (the PLRNN's thresholds and initialisation are in data units), and data with a
+        per-dimension std outside [0.1, 10] or a mean beyond +-10 get a UserWarning naming ``standardize=True``.
     max_time : float, optional
         Wall-clock budget in seconds; training stops after the first epoch that ends past it, with the
         learning rate annealed over the budget (see :func:`.training.train_gtf`).
@@ -199,6 +206,8 @@ class DynamicsReconstructor(BaseEstimator):
         return model, AffineObservation(n_obs, m)
 
     def _check_params(self) -> None:
+        for name in ("partial", "standardize", "verbose"):
+            check_bool(name, getattr(self, name))
         if self.model not in MODEL_NAMES:
             raise ValueError(f"model must be one of {MODEL_NAMES}, got {self.model!r}")
         if self.observation not in OBSERVATION_NAMES:
@@ -241,11 +250,16 @@ class DynamicsReconstructor(BaseEstimator):
             raise ValueError("inputs must hold one (T, K) array per series of X, with the same T")
         n_inputs = 0 if in_series is None else in_series[0].shape[1]
 
-        stacked = np.concatenate(series)
-        mean = stacked.mean(axis=0) if self.standardize else np.zeros(n_obs)
-        scale = stacked.std(axis=0) if self.standardize else np.ones(n_obs)
-        if np.any(scale == 0):
-            raise ValueError("X has a constant dimension; it cannot be standardized")
+        data_mean, data_std = location_scale(np.concatenate(series))
+        if self.standardize:
+            if np.any(data_std == 0):
+                raise ValueError(
+                    f"X has a constant dimension (dimension {int(np.argmax(data_std == 0))}); it cannot be standardized"
+                )
+            mean, scale = data_mean, data_std
+        else:
+            mean, scale = np.zeros(n_obs), np.ones(n_obs)
+            _warn_far_from_unit_scale(data_mean, data_std)
         scaled = [(arr - mean) / scale for arr in series]
 
         seed = None
@@ -302,7 +316,7 @@ class DynamicsReconstructor(BaseEstimator):
 
     def _check_obs(self, x: Any, name: str, want: str) -> np.ndarray:
         """``x`` as finite float64 of shape ``want`` ("(N,)", "(P, N)" or "(T, N)") with the fitted ``N``."""
-        arr = np.asarray(x.detach().cpu().numpy() if isinstance(x, Tensor) else x, dtype=np.float64)
+        arr = as_float_array(x, name)
         if arr.ndim != (1 if want == "(N,)" else 2) or arr.shape[-1] != self.n_features_in_:
             raise ValueError(
                 f"{name} must have shape {want} with N = {self.n_features_in_} (the fitted dimension), "
@@ -319,7 +333,7 @@ class DynamicsReconstructor(BaseEstimator):
             return None
         if inputs is None:
             raise ValueError(f"the model was fitted with external inputs: {name} of shape {shape} are required")
-        arr = np.asarray(inputs, dtype=np.float64)
+        arr = as_float_array(inputs, name)
         if arr.shape != shape:
             raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
         if not np.all(np.isfinite(arr)):
@@ -481,12 +495,33 @@ class DynamicsReconstructor(BaseEstimator):
             Nats per time step (divide by the sampling step for nats per time unit).
         """
         check_is_fitted(self)
+        spectrum = check_bool("spectrum", spectrum)
         x0 = self.x0_ if x0 is None else self._check_obs(x0, "x0", "(N,)")
         with torch.no_grad():
             z0 = self._to_latent(x0[None])[0].double()
         if spectrum:
             return analysis.lyapunov_spectrum(self.model_, z0, T, transient)
         return analysis.max_lyapunov_exponent(self.model_, z0, T, transient)
+
+
+# Without standardize the data are used as given; the models' initialisation and learning rates assume about
+# z-scored data (the paper's files), so data outside these bounds get a warning.
+_UNIT_SCALE_STD = (0.1, 10.0)
+_UNIT_SCALE_MEAN = 10.0
+
+
+def _warn_far_from_unit_scale(mean: np.ndarray, std: np.ndarray) -> None:
+    """Warn when the per-dimension ``mean, std: (N,)`` of the training data are far from a z-score's."""
+    low, high = _UNIT_SCALE_STD
+    if np.all((std >= low) & (std <= high) & (np.abs(mean) <= _UNIT_SCALE_MEAN)):
+        return
+    warnings.warn(
+        f"X is far from unit scale (per-dimension std {np.array2string(std, precision=3)}, mean "
+        f"{np.array2string(mean, precision=3)}); without standardization the model sees the data as given, "
+        "while its initialisation and learning rates assume z-scored data: pass standardize=True "
+        "(outputs stay in the original units)",
+        UserWarning, stacklevel=3,
+    )
 
 
 def _check_series(data: Any, name: str) -> list[np.ndarray]:
@@ -497,7 +532,7 @@ def _check_series(data: Any, name: str) -> list[np.ndarray]:
     out = []
     for i, item in enumerate(items):
         label = name if len(items) == 1 else f"{name}[{i}]"
-        arr = np.asarray(item.detach().cpu().numpy() if isinstance(item, Tensor) else item, dtype=np.float64)
+        arr = as_float_array(item, label)
         if arr.ndim != 2 or arr.shape[1] == 0:
             raise ValueError(f"{label} must be a 2-D (T, N) array, got shape {arr.shape}")
         if not np.all(np.isfinite(arr)):

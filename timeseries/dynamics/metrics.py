@@ -40,6 +40,8 @@ from typing import Callable, Union
 import numpy as np
 import torch
 
+from ..series import as_float_array, check_int, check_number
+
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
 LAPLACE_ALPHA = 1e-5
@@ -55,9 +57,7 @@ __all__ = ["state_space_divergence", "power_spectrum", "power_spectrum_error", "
 
 def _as_trajectory(x: ArrayLike, name: str) -> np.ndarray:
     """Return ``x`` as a finite float64 ``(T, N)`` numpy array, or raise a ValueError that names ``name``."""
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    x = np.asarray(x, dtype=np.float64)
+    x = as_float_array(x, name)
     if x.ndim != 2:
         raise ValueError(f"{name} must be a 2-D (T, N) array, got shape {x.shape}")
     if x.shape[0] == 0 or x.shape[1] == 0:
@@ -121,13 +121,9 @@ def state_space_divergence(
     if x_true.shape[0] < 2:
         raise ValueError(f"x_true needs at least 2 time steps (its spread defines the bins), got {x_true.shape[0]}")
     if x_true.shape[1] < GMM_MIN_DIM:
-        if n_bins < 1:
-            raise ValueError(f"n_bins must be a positive integer, got {n_bins}")
-        return _binned_divergence(x_true, x_gen, int(n_bins))
-    if not scaling > 0:
-        raise ValueError(f"scaling (the mixture variance) must be positive, got {scaling}")
-    if max_T < 1 or mc_samples < 1:
-        raise ValueError(f"max_T and mc_samples must be positive, got {max_T} and {mc_samples}")
+        return _binned_divergence(x_true, x_gen, check_int("n_bins", n_bins, 1))
+    check_number("scaling (the mixture variance)", scaling, 0.0, strict=True)
+    max_T, mc_samples = check_int("max_T", max_T, 1), check_int("mc_samples", mc_samples, 1)
     rng = np.random.default_rng(random_state)
     return _gmm_divergence(x_true, x_gen, float(scaling), rng, max_T, mc_samples)
 
@@ -234,8 +230,7 @@ def power_spectrum(x: ArrayLike, smoothing: float = 20.0) -> np.ndarray:
         dimension has no spectrum to normalise and gives a NaN column, as in the Julia code.
     """
     x = _as_trajectory(x, "x")
-    if smoothing < 0:
-        raise ValueError(f"smoothing must be non-negative, got {smoothing}")
+    check_number("smoothing", smoothing, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (x - x.mean(axis=0)) / x.std(axis=0, ddof=1)
         spectrum = np.abs(np.fft.rfft(z, axis=0)) ** 2
@@ -296,11 +291,11 @@ def prediction_error(
     -------
     float
         Mean squared error of the ``n``-th step prediction over all ``(T - n)`` start points and ``N``
-        dimensions; the steps before ``n`` are not scored.
+        dimensions; the steps before ``n`` are not scored. Non-finite predictions (a diverging model) give a
+        non-finite result rather than an error, so that an evaluation can report them.
     """
     x = _as_trajectory(x_test, "x_test")
-    if not (isinstance(n, (int, np.integer)) and n >= 1):
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    n = check_int("n", n, 1)
     if x.shape[0] <= n:
         raise ValueError(f"x_test needs more than n = {n} time steps, got {x.shape[0]}")
     with torch.no_grad():

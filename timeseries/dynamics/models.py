@@ -52,6 +52,8 @@ from abc import ABC, abstractmethod
 import torch
 from torch import Tensor, nn
 
+from seqcore.ops.validation import check_bool
+
 __all__ = [
     "ALRNN",
     "DendriticPLRNN",
@@ -364,7 +366,7 @@ class DendriticPLRNN(LatentModel):
     ) -> None:
         super().__init__(latent_dim, input_dim)
         self.n_bases = _positive_int("n_bases", n_bases)
-        self.clipped = bool(clipped)
+        self.clipped = check_bool("clipped", clipped)
         a, w, h = _init_a_w_h(self.latent_dim)
         self.A = nn.Parameter(a)
         self.W = nn.Parameter(w)
@@ -463,7 +465,7 @@ class ShallowPLRNN(LatentModel):
     ) -> None:
         super().__init__(latent_dim, input_dim)
         self.hidden_dim = _positive_int("hidden_dim", hidden_dim)
-        self.clipped = bool(clipped)
+        self.clipped = check_bool("clipped", clipped)
         a, _, h1 = _init_a_w_h(self.latent_dim)
         self.A = nn.Parameter(a)
         self.h1 = nn.Parameter(h1)

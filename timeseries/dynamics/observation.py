@@ -25,6 +25,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from seqcore.ops.validation import check_bool
+
 __all__ = ["AffineObservation", "IdentityObservation"]
 
 
@@ -115,7 +117,7 @@ class AffineObservation(nn.Module):
         self.eps = float(eps)
         # Flux.kaiming_normal(N, M): std = sqrt(2 / fan_in) with fan_in = M
         self.B = nn.Parameter(torch.randn(obs_dim, latent_dim) * math.sqrt(2.0 / latent_dim))
-        if bias:
+        if check_bool("bias", bias):
             self.b = nn.Parameter(torch.zeros(obs_dim))
         else:
             self.register_buffer("b", torch.zeros(obs_dim))

@@ -82,7 +82,9 @@ from tqdm.auto import tqdm
 
 from seqcore.checkpoint import load_checkpoint, restore_training_state, save_checkpoint, training_state
 from seqcore.ops import scan
+from seqcore.ops.validation import check_bool
 
+from ..series import as_float_array
 from .fused import ShallowGTF
 from .models import LatentModel, ShallowPLRNN
 
@@ -255,6 +257,7 @@ def gtf_forward(
     recurrence runs as :func:`gtf_scan` instead of a step loop.
     """
     _check_forcing(forcing, interval)
+    partial, fused = check_bool("partial", partial), check_bool("fused", fused)
     if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[1] < 2 or x.shape[2] != obs.obs_dim:
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"x must have shape (B, T >= 2, {obs.obs_dim}), got {shape}")
@@ -422,11 +425,17 @@ def _as_series(data: Any, name: str, width: int | None) -> list[Tensor]:
         raise ValueError(f"{name} must not be empty")
     out = []
     for i, item in enumerate(items):
-        arr = torch.as_tensor(np.asarray(item) if not isinstance(item, Tensor) else item)
+        if isinstance(item, Tensor):
+            # A tensor stays on its device (the model's may be a GPU); only what cannot be real data is refused.
+            if item.device.type == "meta":
+                raise ValueError(f"{name}[{i}] is a tensor on the meta device, which holds no values")
+            if item.is_complex():
+                raise TypeError(f"{name}[{i}] must hold real numbers, got a {item.dtype} tensor")
+            arr = item if torch.is_floating_point(item) else item.double()
+        else:
+            arr = torch.from_numpy(as_float_array(item, f"{name}[{i}]"))
         if arr.dim() != 2:
             raise ValueError(f"{name}[{i}] must have shape (T, dim), got {tuple(arr.shape)}")
-        if not torch.is_floating_point(arr):
-            arr = arr.double()
         if not bool(torch.isfinite(arr).all()):
             raise ValueError(f"{name}[{i}] contains NaN or inf values")
         if width is not None and arr.shape[1] != width:
@@ -585,6 +594,7 @@ def train_gtf(
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     _check_forcing(forcing, interval)
+    partial, progress = check_bool("partial", partial), check_bool("progress", progress)
     if not 0 < lr_end <= lr_start:
         raise ValueError(f"need 0 < lr_end <= lr_start, got lr_start={lr_start}, lr_end={lr_end}")
     for name, value in (("lat_reg", lat_reg), ("obs_reg", obs_reg), ("gradient_clip", gradient_clip)):
