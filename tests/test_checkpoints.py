@@ -132,6 +132,16 @@ def _graphs_resume(path: Path) -> None:
                    epochs=1, progress=False, checkpoint=path, resume=True)
 
 
+def _hugging_face_directory(path: Path) -> None:
+    from timeseries.autotimes import HuggingFaceBackbone
+    folder = path.parent / "gpt2"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_embd": 8, "n_layer": 1, "n_head": 2,
+                                                    "n_positions": 32, "vocab_size": 10}))
+    shutil.copy(path, folder / "pytorch_model.bin")
+    HuggingFaceBackbone(folder)
+
+
 def _timm_pretrained_file(path: Path) -> None:
     import timm
     import vision  # noqa: F401  (registers lightnet_*)
@@ -149,6 +159,8 @@ LOADERS: dict[str, tuple[Callable[[Path], Any], type[BaseException], str | None]
     "examples/vision/train.py --resume": (_vision_resume, SystemExit, "cannot be loaded safely"),
     "timeseries.dynamics train_gtf(resume_from=)": (_dynamics_resume, CheckpointError, "cannot be loaded safely"),
     "graphs fit_classifier(resume=True)": (_graphs_resume, CheckpointError, "cannot be loaded safely"),
+    "timeseries AutoTimes pretrained=<local Hugging Face directory>": (_hugging_face_directory, ValueError,
+                                                                       "refusing to load the weights"),
     "timm.create_model(lightnet_*, pretrained file)": (_timm_pretrained_file, Exception,
                                                         "weights_only=True blocked|Weights only load failed"),
 }
