@@ -4,8 +4,10 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv, GINConv, GPSConv
 
+from seqcore.nn.validation import check_fraction, check_positive_int
+
 from .heads import TaskHead
-from .validation import check_graph
+from .validation import check_features, check_graph, check_int
 
 BASELINES = ("gcn", "gin", "gps")
 
@@ -20,6 +22,9 @@ class GNNBaseline(nn.Module):
 
     GPS pads every graph of the batch to the largest one for its attention (``to_dense_batch``), so its memory
     grows with the square of the largest graph's node count.
+
+    Inputs are checked as :class:`~graphs.GSMPlusPlus` checks them (NaN or inf in ``x`` raise ``ValueError``). A
+    batch without nodes skips the message-passing layers (there is nothing to pass) and goes to the head.
     """
 
     def __init__(
@@ -38,8 +43,12 @@ class GNNBaseline(nn.Module):
         super().__init__()
         if kind not in BASELINES:
             raise ValueError(f"baseline must be one of {BASELINES}, got {kind!r}")
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        in_channels = check_int("in_channels", in_channels, 0)
+        hidden_channels = check_positive_int("hidden_channels", hidden_channels)
+        num_layers = check_positive_int("num_layers", num_layers)
+        dropout = check_fraction("dropout", dropout)
+        if kind == "gps" and hidden_channels % check_positive_int("heads", heads):
+            raise ValueError(f"hidden_channels ({hidden_channels}) must be divisible by heads ({heads}) for GPS")
         self.kind, self.in_channels = kind, in_channels
         self.embed = nn.Linear(in_channels, hidden_channels)
         if kind == "gcn":
@@ -65,13 +74,13 @@ class GNNBaseline(nn.Module):
         edge_label_index: Tensor | None = None,
         num_graphs: int | None = None,
     ) -> Tensor:
-        if x.dim() != 2 or x.shape[1] != self.in_channels:
-            raise ValueError(f"x must have shape (N, F={self.in_channels}), got {tuple(x.shape)}")
+        check_features("x", x, f"(N, F={self.in_channels})", self.in_channels, self.embed.weight)
         if edge_attr is not None:
             raise ValueError("the baselines take no edge features")
-        edge_index, batch = check_graph(edge_index, x.shape[0], batch)
+        edge_index, batch = check_graph(edge_index, x.shape[0], batch, x=x)
         h = self.embed(x)
-        for conv in self.convs:
+        # GPS's dense batching cannot take an empty batch, and no layer would change one.
+        for conv in self.convs if x.shape[0] else ():
             if self.kind == "gps":
                 h = conv(h, edge_index, batch)
             else:

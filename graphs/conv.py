@@ -7,10 +7,12 @@ from typing import Any
 from torch import Tensor, nn
 
 from seqcore.nn import MLP
+from seqcore.nn.validation import check_positive_int
 
 from .local import LocalEncoder
 from .mixture import PlanMixer, TokenizationMixture, check_plans
 from .tokenize import TokenPlan, build_plan
+from .validation import check_features, check_graph
 
 
 class GSMConv(nn.Module):
@@ -35,7 +37,8 @@ class GSMConv(nn.Module):
 
     Call: ``conv(x, edge_index, batch=None, edge_attr=None, plans=None) -> (N, C)``. ``plans`` maps
     tokenization names to :class:`~graphs.tokenize.TokenPlan` built once per batch (the model does this for all
-    layers); without it the layer tokenizes ``(x, edge_index, batch)`` itself with tie-break seed 0.
+    layers); without it the layer tokenizes ``(x, edge_index, batch)`` itself with tie-break seed 0. ``x`` must be
+    floating point, finite and on the layer's device; a graph batch without nodes gives ``(0, C)``.
     """
 
     def __init__(
@@ -54,6 +57,7 @@ class GSMConv(nn.Module):
         mixer_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        channels = check_positive_int("channels", channels)
         self.channels, self.mixer_name = channels, mixer
         options = {"bidirectional": bidirectional, "dropout": dropout, **(mixer_kwargs or {})}
         if isinstance(tokenization, str):
@@ -85,8 +89,8 @@ class GSMConv(nn.Module):
         edge_attr: Tensor | None = None,
         plans: Mapping[str, TokenPlan] | None = None,
     ) -> Tensor:
-        if x.dim() != 2 or x.shape[1] != self.channels:
-            raise ValueError(f"x must have shape (N, C={self.channels}), got {tuple(x.shape)}")
+        check_features("x", x, f"(N, C={self.channels})", self.channels, self.norm_out.weight)
+        edge_index, batch = check_graph(edge_index, x.shape[0], batch, x=x)
         if plans is None:
             plans = {name: build_plan(name, x, edge_index, batch, num_nodes=x.shape[0]) for name in self.tokenizations}
         check_plans(self.tokenizations, plans, x.shape[0])

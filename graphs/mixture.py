@@ -9,14 +9,19 @@ from torch import Tensor, nn
 
 from seqcore.nn import build_mixer
 
-from .tokenize import TokenPlan
+from .tokenize import TOKENIZERS, TokenPlan
+from .validation import check_int
 
 
 def check_plans(names: Sequence[str], plans: Mapping[str, TokenPlan], num_nodes: int) -> None:
-    """Raise if a plan a layer needs is missing or was built for another graph batch."""
+    """Raise if a plan a layer needs is missing, not a :class:`TokenPlan` or was built for another graph batch."""
+    if not isinstance(plans, Mapping):
+        raise TypeError(f"plans must map tokenization names to TokenPlans, got {type(plans).__name__}")
     for name in names:
         if name not in plans:
-            raise ValueError(f"no token plan for tokenization {name!r}; got plans for {sorted(plans)}")
+            raise ValueError(f"no token plan for tokenization {name!r}; got plans for {sorted(map(str, plans))}")
+        if not isinstance(plans[name], TokenPlan):
+            raise TypeError(f"plans[{name!r}] must be a TokenPlan, got {type(plans[name]).__name__}")
         if plans[name].num_nodes != num_nodes:
             raise ValueError(f"the {name!r} plan was built for {plans[name].num_nodes} nodes, x has {num_nodes}")
 
@@ -25,11 +30,14 @@ class PlanMixer(nn.Module):
     """A registered ``seqcore.nn`` mixer run over the packed token sequences of one tokenization.
 
     ``x: (N, C)`` -> tokens ``(1, L, C)`` (:meth:`TokenPlan.gather`) -> mixer with ``cu_seqlens`` -> node outputs
-    ``(N, C)`` (:meth:`TokenPlan.scatter`).
+    ``(N, C)`` (:meth:`TokenPlan.scatter`). A plan without tokens (a batch without nodes) skips the mixer, whose
+    ops need at least one step, and gives ``(N, C)`` zeros: what scattering no token outputs gives.
     """
 
     def __init__(self, channels: int, tokenization: str, mixer: str = "gla", num_heads: int = 4, **mixer_kwargs: Any) -> None:
         super().__init__()
+        if tokenization not in TOKENIZERS:
+            raise ValueError(f"unknown tokenizer {tokenization!r}; choose one of {sorted(TOKENIZERS)}")
         self.tokenization = tokenization
         self.mixer = build_mixer(mixer, channels, num_heads=num_heads, **mixer_kwargs)
 
@@ -39,8 +47,10 @@ class PlanMixer(nn.Module):
 
     def forward(self, x: Tensor, plans: Mapping[str, TokenPlan]) -> Tensor:
         plan = plans[self.tokenization]
-        tokens = plan.gather(x)[None]
-        return plan.scatter(self.mixer(tokens, cu_seqlens=plan.cu_seqlens)[0])
+        tokens = plan.gather(x)
+        if plan.num_tokens == 0:
+            return plan.scatter(tokens)
+        return plan.scatter(self.mixer(tokens[None], cu_seqlens=plan.cu_seqlens)[0])
 
 
 class TokenizationMixture(nn.Module):
@@ -69,7 +79,7 @@ class TokenizationMixture(nn.Module):
         names = tuple(tokenizations)
         if len(set(names)) != len(names) or len(names) < 2:
             raise ValueError(f"a mixture needs at least two distinct tokenizations, got {names}")
-        if not 1 <= top_k <= len(names):
+        if not 1 <= check_int("top_k", top_k, None) <= len(names):
             raise ValueError(f"top_k must lie in [1, {len(names)}], got {top_k}")
         self.names, self.top_k = names, top_k
         self.experts = nn.ModuleList(PlanMixer(channels, n, mixer, num_heads, **mixer_kwargs) for n in names)

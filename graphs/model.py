@@ -7,10 +7,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from seqcore.nn.validation import check_positive_int
+from seqcore.ops.validation import check_bool
+
 from .conv import GSMConv
 from .heads import TaskHead
-from .tokenize import HAC_TOKENIZERS, TokenPlan, build_plan, hac, hierarchical_pe
-from .validation import check_graph
+from .tokenize import HAC_TOKENIZERS, TOKENIZERS, TokenPlan, build_plan, hac, hierarchical_pe
+from .validation import check_features, check_graph, check_int
 
 HYBRID = ("mamba2", "mamba2", "attention")
 PE_DIM_PER_LEVEL = 4
@@ -46,9 +49,14 @@ class GSMPlusPlus(nn.Module):
             ``"cosine"`` or ``"structural"`` on the input features (see :func:`graphs.tokenize.hac`), a callable,
             or ``"learned"``: cosine of the model's own node embeddings ``embed(x)``, so the tree follows what
             the embedding learns from the task (the tree itself passes no gradient).
-        tokenizer_kwargs: options of the other tokenizers, for example ``{"khop": {"k": 2}}``.
+        tokenizer_kwargs: options of the other tokenizers this model uses, for example ``{"khop": {"k": 2}}``.
         **layer_kwargs: passed to every :class:`~graphs.conv.GSMConv` (``num_heads``, ``dropout``, ``edge_dim``,
             ``top_k``, ``mixer_kwargs``, ...).
+
+    Inputs: ``x`` floating point, finite (NaN or inf raise ``ValueError``), of the parameters' dtype and device;
+    ``edge_index`` and ``batch`` as :func:`graphs.validation.check_graph` wants them. Graphs without nodes are
+    accepted, alone or in a batch: a node- or edge-level model returns no rows for them, a graph-level one the
+    head's MLP at the zero pooled vector (the sequence mixers are skipped when a batch has no tokens at all).
     """
 
     def __init__(
@@ -71,22 +79,34 @@ class GSMPlusPlus(nn.Module):
         **layer_kwargs: Any,
     ) -> None:
         super().__init__()
-        if len(layers) < 1:
-            raise ValueError("layers must name at least one mixer")
-        if tie_orders < 1:
-            raise ValueError(f"tie_orders must be >= 1, got {tie_orders}")
+        if isinstance(layers, str) or len(layers) < 1:
+            raise ValueError(f"layers must be a sequence naming at least one mixer, e.g. ('mamba2',), got {layers!r}")
+        in_channels = check_int("in_channels", in_channels, 0)
+        hidden_channels = check_positive_int("hidden_channels", hidden_channels)
+        out_channels = check_positive_int("out_channels", out_channels)
+        tie_orders = check_positive_int("tie_orders", tie_orders)
+        pe_levels = check_positive_int("pe_levels", pe_levels)
+        positional = check_bool("positional", positional)
+        if not callable(hac_affinity) and hac_affinity not in ("cosine", "structural", "learned"):
+            raise ValueError(f"hac_affinity must be 'cosine', 'structural', 'learned' or a callable, got {hac_affinity!r}")
         self.in_channels, self.task, self.tie_orders = in_channels, task, tie_orders
         self.positional, self.pe_levels, self.hac_affinity = positional, pe_levels, hac_affinity
         self.tokenizer_kwargs = {name: dict(kw) for name, kw in (tokenizer_kwargs or {}).items()}
         shared = sorted(set(self.tokenizer_kwargs) & set(HAC_TOKENIZERS))
         if shared:
             raise ValueError(f"HAC tokenizers share one tree: set hac_affinity instead of tokenizer_kwargs for {shared}")
+        unknown = sorted(set(self.tokenizer_kwargs) - set(TOKENIZERS))
+        if unknown:
+            raise ValueError(f"tokenizer_kwargs names unknown tokenizers {unknown}; choose from {sorted(TOKENIZERS)}")
         self.embed = nn.Linear(in_channels, hidden_channels)
         self.pe_proj = nn.Linear(pe_levels * PE_DIM_PER_LEVEL, hidden_channels) if positional else None
         self.convs = nn.ModuleList(
             GSMConv(hidden_channels, mixer, tokenization, local=local, dropout=dropout, **layer_kwargs) for mixer in layers
         )
         self.head = TaskHead(hidden_channels, out_channels, task, pool, dropout)
+        unused = sorted(set(self.tokenizer_kwargs) - set(self.tokenizations))
+        if unused:
+            raise ValueError(f"tokenizer_kwargs sets options of {unused}, which no layer uses (they use {self.tokenizations})")
 
     @property
     def tokenizations(self) -> tuple[str, ...]:
@@ -138,9 +158,8 @@ class GSMPlusPlus(nn.Module):
     ) -> Tensor:
         """Logits ``(N, K)``, ``(E', K)`` or ``(G, K)`` for ``x: (N, F)``, ``edge_index: (2, E)`` and the
         ``batch`` vector ``(N,)`` of a torch-geometric ``Batch`` (``None``: one graph)."""
-        if x.dim() != 2 or x.shape[1] != self.in_channels:
-            raise ValueError(f"x must have shape (N, F={self.in_channels}), got {tuple(x.shape)}")
-        edge_index, batch = check_graph(edge_index, x.shape[0], batch)
+        check_features("x", x, f"(N, F={self.in_channels})", self.in_channels, self.embed.weight)
+        edge_index, batch = check_graph(edge_index, x.shape[0], batch, x=x)
         if self.training:
             seeds = [int(torch.randint(0, 2**31 - 1, ()))]
         else:

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
+from .validation import check_int
+
 __all__ = ["TASKS", "TaskSpec", "make_task", "split"]
 
 Adjacency = list[set[int]]
@@ -606,14 +608,22 @@ def make_task(
         ``(2, E)`` undirected, ``y``: int64 ``(1,)`` or ``(N,)``) and the task's :class:`TaskSpec`.
 
     Raises:
-        ValueError: unknown task, ``num_graphs < 1``, ``lo > hi`` or ``lo`` below the task's minimum.
+        ValueError: unknown task, ``num_graphs < 1``, ``lo > hi``, ``lo`` below the task's minimum or a
+            negative ``seed``.
+        TypeError: ``num_graphs``, ``seed`` or the ``num_nodes`` bounds are not ints, or ``num_nodes`` is not a
+            pair.
     """
     if name not in _DEFS:
         raise ValueError(f"unknown task {name!r}; available: {', '.join(sorted(_DEFS))}")
     task = _DEFS[name]
     if isinstance(num_graphs, bool) or not isinstance(num_graphs, int) or num_graphs < 1:
         raise ValueError(f"num_graphs must be a positive int, got {num_graphs!r}")
+    seed = check_int("seed", seed, 0)
+    if num_nodes is not None and (isinstance(num_nodes, (str, bytes)) or not isinstance(num_nodes, Sequence)
+                                  or len(num_nodes) != 2):
+        raise TypeError(f"num_nodes must be a (lo, hi) pair of ints or None, got {num_nodes!r}")
     lo, hi = task.default_nodes if num_nodes is None else num_nodes
+    lo, hi = check_int("num_nodes[0]", lo, None), check_int("num_nodes[1]", hi, None)
     if lo > hi:
         raise ValueError(f"num_nodes=({lo}, {hi}): lo must not exceed hi")
     if lo < task.min_nodes:
@@ -633,12 +643,14 @@ def split(
     (boundaries rounded per class). Node-level data are split as a whole. Each returned list is shuffled.
 
     Raises:
-        ValueError: empty ``data_list``, or ``fractions`` not three non-negative numbers summing to 1.
+        ValueError: empty ``data_list``, ``fractions`` not three finite non-negative numbers summing to 1, or a
+            negative ``seed``.
     """
     if len(data_list) == 0:
         raise ValueError("data_list is empty")
-    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
+    seed = check_int("seed", seed, 0)
+    if len(fractions) != 3 or not all(0 <= f < float("inf") for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
+        raise ValueError(f"fractions must be three finite non-negative numbers summing to 1, got {fractions}")
     rng = np.random.default_rng(seed)
     if all(d.y.numel() == 1 for d in data_list):
         keys = np.array([int(d.y) for d in data_list])

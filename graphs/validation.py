@@ -1,4 +1,4 @@
-"""Input checks shared by the graph tokenizers: one place that turns malformed graphs into clear errors.
+"""Input checks shared by the graph models and tokenizers: one place that turns malformed graphs into clear errors.
 
 Conventions (torch-geometric's): ``edge_index`` is a ``(2, E)`` int64 tensor of (source, target) node indices,
 ``batch`` a ``(N,)`` int64 tensor giving each node's graph, sorted, as ``torch_geometric.data.Batch`` builds it.
@@ -7,24 +7,60 @@ Accepted without error: zero nodes, graphs without edges, self-loops, duplicate 
 """
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import Tensor
 
+from seqcore.ops.validation import check_float, check_same_device
 
-def check_graph(edge_index: Tensor, num_nodes: int, batch: Tensor | None = None) -> tuple[Tensor, Tensor]:
+
+def check_int(name: str, value: object, low: int | None = 0) -> int:
+    """An integer (numpy's too; not a bool, not a float) ``>= low`` (``low=None``: any, as for seeds)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        bound = "" if low is None else f" >= {low}"
+        raise TypeError(f"{name} must be an int{bound}, got {type(value).__name__} {value!r}")
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return int(value)
+
+
+def check_features(name: str, x: Tensor, layout: str, width: int, like: Tensor | None = None) -> None:
+    """``x: (N, width)`` floating point and finite; with ``like`` (a parameter of the model that reads ``x``), on
+    its device and, outside autocast, of its dtype.
+
+    Non-finite features are refused: the HAC tokenizers cannot cluster them, the sequence mixers refuse them,
+    and in message passing one NaN spreads to every node it reaches.
+    """
+    check_float(name, x, 2, layout)
+    if x.shape[1] != width:
+        raise ValueError(f"{name} must have shape {layout}, got {tuple(x.shape)}")
+    if like is not None:
+        check_same_device(**{name: x, "parameters": like})
+        if x.dtype != like.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise TypeError(f"{name} is {x.dtype} but the model's parameters are {like.dtype}; cast one to the other")
+    if not torch.compiler.is_compiling() and x.numel() and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} has {int((~torch.isfinite(x)).sum())} NaN or infinite values")
+
+
+def check_graph(
+    edge_index: Tensor, num_nodes: int, batch: Tensor | None = None, *, x: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """Validate a (batched) graph and return ``(edge_index, batch)``.
 
     Args:
         edge_index: ``(2, E)`` int64 node indices in ``[0, num_nodes)``.
         num_nodes: ``N >= 0``.
         batch: optional ``(N,)`` int64 graph id of every node, non-negative and sorted; ``None`` means one graph.
+        x: the node features, if any: ``edge_index`` and ``batch`` must be on its device.
 
     Returns:
         ``edge_index`` unchanged and ``batch`` (zeros of shape ``(N,)`` on ``edge_index``'s device when ``None``).
 
     Raises:
-        TypeError: ``edge_index`` or ``batch`` is not a tensor or not int64.
-        ValueError: wrong shapes, indices out of range, an unsorted ``batch`` or an edge joining two graphs.
+        TypeError: ``edge_index`` or ``batch`` is not a tensor or not int64, or ``num_nodes`` is not an int.
+        ValueError: wrong shapes, indices out of range, an unsorted ``batch``, an edge joining two graphs, or
+            ``edge_index`` and ``batch`` on different devices.
     """
     if not isinstance(edge_index, Tensor):
         raise TypeError(f"edge_index must be a torch.Tensor, got {type(edge_index).__name__}")
@@ -32,9 +68,10 @@ def check_graph(edge_index: Tensor, num_nodes: int, batch: Tensor | None = None)
         raise TypeError(f"edge_index must be int64 (torch.long), got {edge_index.dtype}")
     if edge_index.dim() != 2 or edge_index.shape[0] != 2:
         raise ValueError(f"edge_index must have shape (2, E), got {tuple(edge_index.shape)}")
-    num_nodes = int(num_nodes)
-    if num_nodes < 0:
-        raise ValueError(f"num_nodes must be >= 0, got {num_nodes}")
+    num_nodes = check_int("num_nodes", num_nodes, 0)
+    if batch is not None and not isinstance(batch, Tensor):
+        raise TypeError(f"batch must be a torch.Tensor, got {type(batch).__name__}")
+    check_same_device(x=x, edge_index=edge_index, batch=batch)
     if edge_index.numel():
         low, high = int(edge_index.min()), int(edge_index.max())
         if low < 0:
@@ -43,8 +80,6 @@ def check_graph(edge_index: Tensor, num_nodes: int, batch: Tensor | None = None)
             raise ValueError(f"edge_index refers to node {high} but the graph has num_nodes={num_nodes}")
     if batch is None:
         return edge_index, torch.zeros(num_nodes, dtype=torch.int64, device=edge_index.device)
-    if not isinstance(batch, Tensor):
-        raise TypeError(f"batch must be a torch.Tensor, got {type(batch).__name__}")
     if batch.dtype != torch.int64:
         raise TypeError(f"batch must be int64 (torch.long), got {batch.dtype}")
     if batch.dim() != 1 or batch.shape[0] != num_nodes:

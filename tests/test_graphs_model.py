@@ -198,3 +198,35 @@ def test_learned_affinity_clusters_the_embeddings():
         raw = build_plan("hac_dfs", g.x, g.edge_index, seed=0)
     assert torch.equal(plans["hac_dfs"].pool_node, expected.pool_node)
     assert not torch.equal(expected.pool_node, raw.pool_node)
+
+
+@pytest.mark.parametrize("tokenization", ["hac_dfs", "hac_bfs", "degree", "khop", "random_walk", "node_id", ("hac_dfs", "khop")])
+def test_zero_node_graphs(tokenization):
+    """A batch without nodes gives empty node and edge outputs and, per (empty) graph, the head's MLP at the zero
+    pooled vector; the global encoder's mixer is skipped (there is no token to mix), and gradients still flow."""
+    x, edge_index = torch.zeros(0, 6, requires_grad=True), torch.zeros(2, 0, dtype=torch.long)
+    for layers in [("mamba2", "attention"), ("gla",)]:
+        node = model(layers=layers, tokenization=tokenization)
+        out = node(x, edge_index)
+        assert out.shape == (0, 3)
+        out.sum().backward()
+        graph = model(layers=layers, tokenization=tokenization, task="graph")
+        pooled = graph(x, edge_index, num_graphs=2)
+        assert torch.equal(pooled, graph.head.mlp(torch.zeros(2, C)))
+        edge = model(layers=layers, tokenization=tokenization, task="edge")
+        assert edge(x, edge_index, edge_label_index=torch.zeros(2, 0, dtype=torch.long)).shape == (0, 3)
+    conv = GSMConv(C, "mamba2", tokenization)
+    assert conv(torch.zeros(0, C), edge_index).shape == (0, C)
+
+
+@pytest.mark.parametrize("tokenization", ["hac_dfs", "hac_bfs", "khop", ("hac_dfs", "degree")])
+def test_an_empty_graph_in_a_batch_changes_nothing_else(tokenization):
+    graphs = [random_graph(6, 2, 6, 0), random_graph(4, 1, 6, 1)]
+    empty = Data(x=torch.zeros(0, 6), edge_index=torch.zeros(2, 0, dtype=torch.long), num_nodes=0)
+    net = model(tokenization=tokenization, task="graph")
+    plain = Batch.from_data_list(graphs)
+    padded = Batch.from_data_list([graphs[0], empty, graphs[1], empty])
+    want = net(plain.x, plain.edge_index, plain.batch, num_graphs=2)
+    got = net(padded.x, padded.edge_index, padded.batch, num_graphs=4)
+    torch.testing.assert_close(got[[0, 2]], want)
+    torch.testing.assert_close(got[[1, 3]], net.head.mlp(torch.zeros(2, C)))

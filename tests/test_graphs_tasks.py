@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections import Counter
 
 import networkx as nx
@@ -268,3 +269,144 @@ def test_load_local_dataset_missing_files(tmp_path, offline):
         load_local_dataset(str(tmp_path), "TOY", cleaned=True)
     with pytest.raises(ValueError, match="kind"):
         load_local_dataset(str(tmp_path), "MUTAG", kind="OGB")
+
+
+class _WritesMarker:
+    """Unpickling this calls ``open(path, "w")``: a stand-in for any code a crafted file could run."""
+
+    def __init__(self, path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def write_planetoid(root, name: str, num_train: int = 10, num_test: int = 10, num_nodes: int = 520) -> None:
+    """Planetoid raw files (pickled scipy/numpy parts, as the original data sets ship them).
+
+    torch_geometric takes the 500 nodes after the training ones as the validation split, hence the 520 nodes.
+    """
+    import pickle
+    from collections import defaultdict
+
+    import scipy.sparse as sp
+
+    raw = root / name / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    features = (rng.random((num_nodes, 5)) < 0.4).astype(np.float32)
+    labels = np.eye(3, dtype=np.int64)[np.arange(num_nodes) % 3]
+    known = num_nodes - num_test
+    test_index = rng.permutation(np.arange(known, num_nodes))
+    graph = defaultdict(list)
+    for v in range(num_nodes):
+        graph[v] += [(v + 1) % num_nodes, (v - 1) % num_nodes]
+    parts = {
+        "x": sp.csr_matrix(features[:num_train]), "y": labels[:num_train],
+        "allx": sp.csr_matrix(features[:known]), "ally": labels[:known],
+        "tx": sp.csr_matrix(features[test_index]), "ty": labels[test_index], "graph": graph,
+    }
+    prefix = raw / f"ind.{name.lower()}"
+    for part, value in parts.items():
+        with open(f"{prefix}.{part}", "wb") as f:
+            pickle.dump(value, f)
+    (raw / f"ind.{name.lower()}.test.index").write_text("\n".join(map(str, test_index)) + "\n")
+
+
+def _toy_dataset(root, kind: str):
+    if kind == "TUDataset":
+        write_tu(root, "TOY", [(3, [(0, 1), (1, 2)], 0, [0, 1, 0]), (2, [(0, 1)], 1, [1, 1])])
+    else:
+        write_planetoid(root, "TOY")
+    return load_local_dataset(str(root), "TOY", kind=kind)
+
+
+def _same_graphs(a, b) -> bool:
+    return len(a) == len(b) and all(
+        torch.equal(x.edge_index, y.edge_index) and torch.equal(x.x, y.x) and torch.equal(x.y, y.y) for x, y in zip(a, b)
+    )
+
+
+def test_load_local_planetoid_dataset(tmp_path, offline):
+    dataset = _toy_dataset(tmp_path, "Planetoid")
+    data = dataset[0]
+    assert data.num_nodes == 520 and data.x.shape == (520, 5) and dataset.num_classes == 3
+    assert int(data.train_mask.sum()) == 10 and int(data.val_mask.sum()) == 500 and int(data.test_mask.sum()) == 10
+    assert torch.equal(data.y, torch.arange(520) % 3)
+    assert data.edge_index.shape == (2, 1040)
+
+
+@pytest.mark.parametrize("kind", ["TUDataset", "Planetoid"])
+@pytest.mark.parametrize("cached", ["data.pt", "pre_transform.pt", "pre_filter.pt"])
+@pytest.mark.parametrize("raw", [True, False], ids=["raw", "no_raw"])
+def test_crafted_processed_file_never_runs(tmp_path, offline, kind, cached, raw):
+    """A processed file that needs more than weights_only=True is never unpickled: with the raw files at hand
+    the cache is rebuilt from them (with a warning naming the file), without them it is refused."""
+    data_root = tmp_path / "data"
+    built = _toy_dataset(data_root, kind)
+    marker = tmp_path / "marker"
+    torch.save(_WritesMarker(marker), data_root / "TOY" / "processed" / cached)
+    if not raw:
+        for f in (data_root / "TOY" / "raw").iterdir():
+            f.unlink()
+        with pytest.raises(ValueError, match=rf"processed.{cached}.*cannot be loaded safely"):
+            load_local_dataset(str(data_root), "TOY", kind=kind)
+    else:
+        with pytest.warns(UserWarning, match=rf"processed.{cached}.*rebuilding it from the raw files"):
+            rebuilt = load_local_dataset(str(data_root), "TOY", kind=kind)
+        assert _same_graphs(rebuilt, built)
+        # The rebuilt cache is safe again: the next load reads it without a warning.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert _same_graphs(load_local_dataset(str(data_root), "TOY", kind=kind), built)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("kind", ["TUDataset", "Planetoid"])
+@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage", "not_a_dataset"])
+@pytest.mark.parametrize("raw", [True, False], ids=["raw", "no_raw"])
+def test_interrupted_or_foreign_cache(tmp_path, offline, kind, damage, raw):
+    """A cache cut short by a crash (or not written by torch_geometric at all) is rebuilt or refused."""
+    built = _toy_dataset(tmp_path, kind)
+    path = tmp_path / "TOY" / "processed" / "data.pt"
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:100])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "garbage":
+        path.write_bytes(bytes(range(256)) * 4)
+    else:
+        torch.save({"weights": torch.ones(3)}, path)
+    if not raw:
+        for f in (tmp_path / "TOY" / "raw").iterdir():
+            f.unlink()
+        with pytest.raises(ValueError, match=r"processed.data\.pt.*cannot be loaded"):
+            load_local_dataset(str(tmp_path), "TOY", kind=kind)
+    else:
+        with pytest.warns(UserWarning, match=r"processed.data\.pt.*rebuilding it from the raw files"):
+            assert _same_graphs(load_local_dataset(str(tmp_path), "TOY", kind=kind), built)
+
+
+@pytest.mark.parametrize("part", ["x", "graph", "ally"])
+def test_crafted_planetoid_raw_pickle_never_runs(tmp_path, offline, part):
+    """Planetoid's raw files are pickles: only numpy arrays, scipy sparse matrices and plain containers load."""
+    write_planetoid(tmp_path, "TOY")
+    marker = tmp_path / "marker"
+    path = tmp_path / "TOY" / "raw" / f"ind.toy.{part}"
+    import pickle
+
+    path.write_bytes(pickle.dumps(_WritesMarker(marker)))
+    with pytest.raises(ValueError, match=rf"ind\.toy\.{part}.*(builtins|io)\.open"):
+        load_local_dataset(str(tmp_path), "TOY", kind="Planetoid")
+    assert not marker.exists()
+
+
+def test_malformed_raw_files_name_the_folder(tmp_path, offline):
+    write_tu(tmp_path, "TOY", [(3, [(0, 1), (1, 2)], 0, [0, 1, 0])])
+    (tmp_path / "TOY" / "raw" / "TOY_A.txt").write_bytes(bytes(range(256)))
+    with pytest.raises(ValueError, match=r"TOY.raw"):
+        load_local_dataset(str(tmp_path), "TOY")
+    write_planetoid(tmp_path / "p", "TOY")
+    (tmp_path / "p" / "TOY" / "raw" / "ind.toy.x").write_bytes(b"\x80\x04garbage")
+    with pytest.raises(ValueError, match=r"ind\.toy\.x"):
+        load_local_dataset(str(tmp_path / "p"), "TOY", kind="Planetoid")

@@ -27,7 +27,8 @@ Affinity (the similarity of two adjacent clusters):
 - a callable ``f(x_src, x_dst) -> scores``: ``(E', F)`` mean input features of the two clusters of each
   cluster-graph edge to ``(E',)`` scores, higher meaning more similar; called once per level on all edges, and
   an edge's score serves both its endpoints. It should be symmetric: coarse graphs can hold parallel copies of
-  an edge in either orientation. No fallback: ``x`` is required.
+  an edge in either orientation. A NaN score counts as the lowest (that link is chosen last). No fallback:
+  ``x`` is required.
 
 Ties (equal scores) are broken by a pseudo-random priority of the candidate cluster: a seeded bijection of the
 cluster's index inside its graph, drawn anew at every level, so no two candidates of one graph tie; the result
@@ -53,7 +54,7 @@ from typing import Callable, Union
 import torch
 from torch import Tensor
 
-from graphs.validation import check_graph
+from graphs.validation import check_graph, check_int
 
 Affinity = Union[str, Callable[[Tensor, Tensor], Tensor]]
 
@@ -165,13 +166,14 @@ def hac(
         The :class:`HACTree`; ``num_levels <= max(1, floor(log2 N))`` when ``max_levels`` is ``None``.
     """
     n = _num_nodes(x, edge_index, batch, num_nodes)
-    edge_index, batch = check_graph(edge_index, n, batch)
+    edge_index, batch = check_graph(edge_index, n, batch, x=x)
     if x is not None and (x.dim() != 2 or x.shape[0] != n):
         raise ValueError(f"x must have shape ({n}, F), got {tuple(x.shape)}")
     if x is not None and x.is_floating_point() and not bool(torch.isfinite(x).all()):
         raise ValueError("x has NaN or infinite values")
-    if max_levels is not None and max_levels < 1:
-        raise ValueError(f"max_levels must be >= 1 or None, got {max_levels}")
+    if max_levels is not None:
+        max_levels = check_int("max_levels", max_levels, 1)
+    seed = check_int("seed", seed, None)
     if not callable(affinity) and affinity not in ("cosine", "structural"):
         raise ValueError(f"affinity must be 'cosine', 'structural' or a callable, got {affinity!r}")
     if callable(affinity) and x is None:
@@ -250,8 +252,10 @@ def _hac(x, edge_index, batch, n, affinity, max_levels, seed) -> HACTree:
 
 
 def _num_nodes(x: Tensor | None, edge_index: Tensor, batch: Tensor | None, num_nodes: int | None) -> int:
+    if x is not None and not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor of shape (N, F) or None, got {type(x).__name__}")
     if num_nodes is not None:
-        return int(num_nodes)
+        return check_int("num_nodes", num_nodes, 0)
     if x is not None:
         return x.shape[0]
     if batch is not None:

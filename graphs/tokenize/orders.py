@@ -46,7 +46,7 @@ from graphs.tokenize.clustering import (
     hac,
 )
 from graphs.tokenize.plan import TokenPlan
-from graphs.validation import check_graph
+from graphs.validation import check_graph, check_int
 
 _STREAM_DEGREE, _STREAM_WALK = 11, 12
 
@@ -115,7 +115,7 @@ def hac_bfs_plan(tree: HACTree, batch: Tensor, num_nodes: int) -> TokenPlan:
 
 def node_id_plan(batch: Tensor, num_nodes: int) -> TokenPlan:
     """One sequence per non-empty graph: its nodes in index order (``L = R = N``)."""
-    _check_batch(batch, num_nodes)
+    batch = _check_batch(batch, num_nodes)
     return _node_order_plan(torch.arange(num_nodes, device=batch.device), batch, num_nodes)
 
 
@@ -123,6 +123,7 @@ def degree_plan(edge_index: Tensor, batch: Tensor, num_nodes: int, seed: int = 0
     """One sequence per non-empty graph: its nodes by ascending degree (number of distinct neighbours other than
     the node itself), equal degrees in a seeded random order (``L = R = N``)."""
     edge_index, batch = check_graph(edge_index, num_nodes, batch)
+    seed = check_int("seed", seed, None)
     src, dst = _simple_edges(edge_index, num_nodes)
     degree = torch.bincount(torch.cat([src, dst]), minlength=num_nodes)
     key = degree * 2**32 + _hash(_local_index(batch), seed, _STREAM_DEGREE)
@@ -142,8 +143,7 @@ def random_walk_plan(
         (each start token to its node).
     """
     edge_index, batch = check_graph(edge_index, num_nodes, batch)
-    if walk_length < 0:
-        raise ValueError(f"walk_length must be >= 0, got {walk_length}")
+    walk_length, seed = check_int("walk_length", walk_length, 0), check_int("seed", seed, None)
     device = batch.device
     rowptr, col = _csr(*_simple_edges(edge_index, num_nodes), num_nodes)
     degree = rowptr[1:] - rowptr[:-1]
@@ -180,8 +180,7 @@ def khop_plan(edge_index: Tensor, batch: Tensor, num_nodes: int, k: int = 3) -> 
         ``k`` hops) pairs and ``R = N`` read-outs.
     """
     edge_index, batch = check_graph(edge_index, num_nodes, batch)
-    if k < 0:
-        raise ValueError(f"k must be >= 0, got {k}")
+    k = check_int("k", k, 0)
     device = batch.device
     n = num_nodes
     rowptr, col = _csr(*_simple_edges(edge_index, n), n)
@@ -283,10 +282,10 @@ def build_plan(
     if name not in TOKENIZERS:
         raise ValueError(f"unknown tokenizer {name!r}; choose one of {sorted(TOKENIZERS)}")
     n = _num_nodes(x, edge_index, batch, num_nodes)
-    edge_index, batch = check_graph(edge_index, n, batch)
+    edge_index, batch = check_graph(edge_index, n, batch, x=x)
     if x is not None and (x.dim() != 2 or x.shape[0] != n):
         raise ValueError(f"x must have shape ({n}, F), got {tuple(x.shape)}")
-    return TOKENIZERS[name](x, edge_index, batch, n, seed, **kwargs)
+    return TOKENIZERS[name](x, edge_index, batch, n, check_int("seed", seed, None), **kwargs)
 
 
 def _node_order_plan(order: Tensor, batch: Tensor, num_nodes: int) -> TokenPlan:
@@ -339,11 +338,15 @@ def _local_index(batch: Tensor) -> Tensor:
     return torch.arange(batch.numel(), device=batch.device) - start[batch]
 
 
-def _check_batch(batch: Tensor, num_nodes: int) -> None:
-    check_graph(torch.zeros(2, 0, dtype=torch.int64, device=batch.device), num_nodes, batch)
+def _check_batch(batch: Tensor | None, num_nodes: int) -> Tensor:
+    """The validated ``batch`` (``None``: one graph)."""
+    device = batch.device if isinstance(batch, Tensor) else None
+    return check_graph(torch.zeros(2, 0, dtype=torch.int64, device=device), num_nodes, batch)[1]
 
 
 def _check_tree(tree: HACTree, batch: Tensor, num_nodes: int) -> None:
+    if not isinstance(tree, HACTree):
+        raise TypeError(f"tree must be a HACTree (graphs.tokenize.hac), got {type(tree).__name__}")
     _check_batch(batch, num_nodes)
     if tree.num_nodes != num_nodes:
         raise ValueError(f"the HAC tree covers {tree.num_nodes} nodes, expected num_nodes={num_nodes}")

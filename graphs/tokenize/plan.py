@@ -40,10 +40,27 @@ class TokenPlan:
     position: Tensor | None = None
 
     def __post_init__(self) -> None:
-        if self.cu_seqlens.dim() != 1 or self.cu_seqlens.numel() < 1 or int(self.cu_seqlens[0]) != 0:
+        # A plan is built once per batch, so checking every index here costs little and keeps gather and
+        # scatter from failing with a bare IndexError (or not at all, for unsorted offsets).
+        for name in ("pool_token", "pool_node", "cu_seqlens", "seq_graph", "read_token", "read_node"):
+            value = getattr(self, name)
+            if not isinstance(value, Tensor) or value.dtype != torch.int64 or value.dim() != 1:
+                raise TypeError(f"{name} must be a 1-D int64 tensor, got {_describe(value)}")
+        if self.cu_seqlens.numel() < 1 or int(self.cu_seqlens[0]) != 0:
             raise ValueError("cu_seqlens must be 1-D and start at 0")
+        if bool((self.cu_seqlens[1:] <= self.cu_seqlens[:-1]).any()):
+            raise ValueError("cu_seqlens must be strictly increasing (every sequence non-empty)")
+        if self.seq_graph.numel() != self.num_sequences:
+            raise ValueError(f"seq_graph must have one graph per sequence ({self.num_sequences}), got {self.seq_graph.numel()}")
         if self.pool_token.shape != self.pool_node.shape or self.read_token.shape != self.read_node.shape:
             raise ValueError("pool_token/pool_node and read_token/read_node must be pairs of equal length")
+        if isinstance(self.num_nodes, bool) or not isinstance(self.num_nodes, int) or self.num_nodes < 0:
+            raise ValueError(f"num_nodes must be an int >= 0, got {self.num_nodes!r}")
+        for name, size in (("pool_token", self.num_tokens), ("read_token", self.num_tokens),
+                           ("pool_node", self.num_nodes), ("read_node", self.num_nodes)):
+            value = getattr(self, name)
+            if value.numel() and (int(value.min()) < 0 or int(value.max()) >= size):
+                raise ValueError(f"{name} must lie in [0, {size}), got [{int(value.min())}, {int(value.max())}]")
 
     @property
     def num_tokens(self) -> int:
@@ -64,6 +81,8 @@ class TokenPlan:
 
     def gather(self, x: Tensor) -> Tensor:
         """Token features ``(L, C)`` from node features ``x: (N, C)`` (mean over each token's members)."""
+        if x.dim() != 2:
+            raise ValueError(f"x must have shape (N={self.num_nodes}, C), got {tuple(x.shape)}")
         if x.shape[0] != self.num_nodes:
             raise ValueError(f"the plan was built for {self.num_nodes} nodes, got features for {x.shape[0]}")
         if self.one_node_per_token:
@@ -73,6 +92,8 @@ class TokenPlan:
     def scatter(self, y: Tensor) -> Tensor:
         """Node outputs ``(N, C)`` from token outputs ``y: (L, C)``: the mean of each node's read-outs (zero for
         a node with none)."""
+        if y.dim() != 2:
+            raise ValueError(f"y must have shape (L={self.num_tokens}, C), got {tuple(y.shape)}")
         if y.shape[0] != self.num_tokens:
             raise ValueError(f"the plan has {self.num_tokens} tokens, got outputs for {y.shape[0]}")
         return _mean_into(y.index_select(0, self.read_token), self.read_node, self.num_nodes)
@@ -81,6 +102,12 @@ class TokenPlan:
         """The plan with every tensor moved to ``device``."""
         moved = {f.name: getattr(self, f.name) for f in fields(self)}
         return replace(self, **{k: v.to(device) for k, v in moved.items() if isinstance(v, Tensor)})
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, Tensor):
+        return f"{value.dtype} of shape {tuple(value.shape)}"
+    return type(value).__name__
 
 
 def _mean_into(values: Tensor, index: Tensor, size: int) -> Tensor:

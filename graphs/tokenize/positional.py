@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from graphs.tokenize.clustering import HACTree
-from graphs.validation import check_graph
+from graphs.validation import check_graph, check_int
 
 DISTANCE_CAP = 8
 
@@ -52,7 +52,12 @@ def hierarchical_pe(
         ``(N, max_levels * dim_per_level)`` float32; columns ``l * dim_per_level .. (l + 1) * dim_per_level - 1``
         are slot ``l``.
     """
+    if not isinstance(tree, HACTree):
+        raise TypeError(f"tree must be a HACTree (graphs.tokenize.hac), got {type(tree).__name__}")
+    if not isinstance(batch, Tensor):
+        raise TypeError(f"batch must be a torch.Tensor, got {type(batch).__name__}")
     check_graph(torch.zeros(2, 0, dtype=torch.int64, device=batch.device), num_nodes, batch)
+    dim_per_level, max_levels = check_int("dim_per_level", dim_per_level, None), check_int("max_levels", max_levels, 1)
     if tree.num_nodes != num_nodes:
         raise ValueError(f"the HAC tree covers {tree.num_nodes} nodes, expected num_nodes={num_nodes}")
     if dim_per_level < 4 or dim_per_level % 2:
