@@ -1,6 +1,7 @@
 """Vision data loaders (vision.data) and the training example (examples/vision/train.py), on tiny runs."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -129,6 +130,121 @@ def test_image_folder_errors(tmp_path: Path) -> None:
         image_folder_datasets(root)
     with pytest.raises(ValueError, match="in_chans"):
         image_folder_datasets(root, in_chans=2)
+
+
+def _one_image_tree(root: Path, image: Image.Image, name: str = "0.png") -> Path:
+    """``root/{train,val}/a/<name>`` holding ``image``: the smallest tree image_folder_datasets accepts."""
+    for split in ("train", "val"):
+        (root / split / "a").mkdir(parents=True)
+        image.save(root / split / "a" / name)
+    return root
+
+
+def _loaded(root: Path, in_chans: int = 3) -> np.ndarray:
+    train, _ = image_folder_datasets(root, in_chans=in_chans)
+    image, _ = train[0]
+    assert image.mode == ("RGB" if in_chans == 3 else "L")
+    return np.asarray(image)
+
+
+_SIXTEEN = np.array([[0, 257, 128 * 257, 65535, 1000, 65534]], dtype=np.uint16)
+_SIXTEEN_8 = np.array([[0, 1, 128, 255, 4, 255]], dtype=np.uint8)  # round(v / 257)
+
+
+def _palette() -> Image.Image:
+    image = Image.new("P", (3, 1))
+    image.putpalette([10, 20, 30, 200, 100, 50, 0, 255, 0] + [0] * 759)
+    for x in range(3):
+        image.putpixel((x, 0), x)
+    return image
+
+
+# (stored mode, image, file name, expected RGB pixels (1, W, 3), expected 'L' pixels (1, W))
+_MODES = {
+    "I;16": (Image.fromarray(_SIXTEEN), "0.png", np.repeat(_SIXTEEN_8[..., None], 3, -1), _SIXTEEN_8),
+    "I": (Image.fromarray(_SIXTEEN.astype(np.int32)), "0.tiff", np.repeat(_SIXTEEN_8[..., None], 3, -1), _SIXTEEN_8),
+    "F": (Image.fromarray(np.array([[0.0, 0.25, 1.0]], dtype=np.float32)), "0.tiff",
+          np.repeat(np.array([[0, 64, 255]], dtype=np.uint8)[..., None], 3, -1), np.array([[0, 64, 255]])),
+    # Alpha is composited over black: (200, alpha 128) -> round(200 * 128 / 255) = 100.
+    "LA": (Image.fromarray(np.array([[[200, 128], [200, 255], [90, 0]]], dtype=np.uint8), "LA"), "0.png",
+           np.repeat(np.array([[100, 200, 0]], dtype=np.uint8)[..., None], 3, -1), np.array([[100, 200, 0]])),
+    "RGBA": (Image.fromarray(np.array([[[255, 0, 0, 128], [0, 255, 0, 255]]], dtype=np.uint8), "RGBA"), "0.png",
+             np.array([[[128, 0, 0], [0, 255, 0]]]), np.array([[38, 150]])),
+    "P": (_palette(), "0.png", np.array([[[10, 20, 30], [200, 100, 50], [0, 255, 0]]]), np.array([[18, 124, 150]])),
+    # PIL's CMYK conversion: R = 255 - min(255, C + K), and so on.
+    "CMYK": (Image.fromarray(np.array([[[255, 0, 0, 0], [0, 0, 0, 128]]], dtype=np.uint8), "CMYK"), "0.tiff",
+             np.array([[[0, 255, 255], [127, 127, 127]]]), np.array([[179, 127]])),
+    "1": (Image.fromarray(np.array([[True, False]])), "0.png", np.array([[[255] * 3, [0] * 3]]), np.array([[255, 0]])),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(_MODES))
+@pytest.mark.parametrize("in_chans", [3, 1])
+def test_image_folder_scales_every_mode_to_8_bit(tmp_path: Path, mode: str, in_chans: int) -> None:
+    image, name, rgb, grey = _MODES[mode]
+    root = _one_image_tree(tmp_path, image, name)
+    with Image.open(root / "train" / "a" / name) as stored:
+        assert stored.mode == mode
+    np.testing.assert_array_equal(_loaded(root, in_chans), rgb if in_chans == 3 else grey)
+
+
+def test_sixteen_bit_gradient_does_not_saturate(tmp_path: Path) -> None:
+    gradient = (np.arange(64 * 64, dtype=np.float64).reshape(64, 64) * 65535 / (64 * 64 - 1)).astype(np.uint16)
+    pixels = _loaded(_one_image_tree(tmp_path, Image.fromarray(gradient)))
+    assert (pixels == 255).mean() < 0.01
+    np.testing.assert_allclose(pixels[..., 0], gradient / 257, atol=0.5)
+
+
+def test_palette_transparency_is_composited_over_black(tmp_path: Path) -> None:
+    image = _palette()
+    image.info["transparency"] = 1
+    np.testing.assert_array_equal(_loaded(_one_image_tree(tmp_path, image)), [[[10, 20, 30], [0, 0, 0], [0, 255, 0]]])
+
+
+@pytest.mark.parametrize(
+    "image, match",
+    [
+        (Image.fromarray(np.array([[0, 70000]], dtype=np.int32)), r"0\.tiff.*integer pixels.*\[0, 65535\].*70000"),
+        (Image.fromarray(np.array([[-1, 0]], dtype=np.int32)), r"0\.tiff.*\[0, 65535\].*-1"),
+        (Image.fromarray(np.array([[0.0, 2.0]], dtype=np.float32)), r"0\.tiff.*floating-point.*\[0, 1\].*2"),
+        (Image.fromarray(np.array([[0.0, np.nan]], dtype=np.float32)), r"0\.tiff.*floating-point.*\[0, 1\].*nan"),
+    ],
+    ids=["int_above", "int_negative", "float_above", "float_nan"],
+)
+def test_out_of_range_pixels_name_the_file(tmp_path: Path, image: Image.Image, match: str) -> None:
+    train, _ = image_folder_datasets(_one_image_tree(tmp_path, image, "0.tiff"))
+    with pytest.raises(ValueError, match=match):
+        train[0]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "not_an_image"])
+def test_unreadable_images_name_the_file_at_load_or_with_verify(tmp_path: Path, damage: str) -> None:
+    root = write_image_folder(tmp_path / "pets")
+    bad = root / "train" / "dog" / "1.png"
+    if damage == "truncated":
+        bad.write_bytes(bad.read_bytes()[:200])
+    elif damage == "empty":
+        bad.write_bytes(b"")
+    else:
+        bad.write_text("a text file with an image's name")
+    train, _ = image_folder_datasets(root)
+    index = train.samples.index((str(bad), 1))
+    train[index - 1]
+    with pytest.raises(ValueError, match=rf"{re.escape(str(bad))}.*not a readable image"):
+        train[index]
+    with pytest.raises(ValueError, match=rf"1 unreadable image: {re.escape(str(bad))}"):
+        image_folder_datasets(root, verify=True)
+    assert len(image_folder_datasets(write_image_folder(tmp_path / "clean"), verify=True)[0]) == 6
+
+
+def test_image_folder_ignores_other_files_and_rejects_bad_flags(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "pets")
+    (root / "train" / "cat" / "notes.txt").write_text("not an image")
+    (root / "train" / "cat" / ".DS_Store").write_bytes(b"\0\1")
+    train, _ = image_folder_datasets(root)
+    assert len(train) == 6
+    with pytest.raises(TypeError, match="verify must be a bool"):
+        image_folder_datasets(root, verify="yes")
 
 
 # ------------------------------------------------------------------------------------------ train script

@@ -12,10 +12,28 @@ image), as torchvision's datasets do.
 - :func:`image_folder_datasets`: ``root/train/<class>/*.png`` and ``root/val/<class>/*.png`` (the ImageNet
   layout that timm's own training script reads), through :class:`torchvision.datasets.ImageFolder`, checked
   for a missing folder, no class subfolders, classes without images and class sets differing between splits.
+
+Every stored image mode becomes 8-bit ``'RGB'`` (``in_chans=3``) or ``'L'`` (``in_chans=1``) levels ``0..255``,
+so a transform's ``ToTensor`` gives ``[0, 1]`` whatever the file held (levels are rounded to the nearest):
+
+- 16-bit and other integer modes (``I;16*``, ``I``): levels ``v`` in ``[0, 65535]`` become ``v / 257``; an
+  integer image with values outside that range is refused (``ValueError`` naming the file and the range found).
+- floating point (``F``): values in ``[0, 1]`` become ``255 v``; NaN or values outside ``[0, 1]`` are refused.
+- alpha (``LA``, ``PA``, ``RGBA``, or a palette / ``tRNS`` transparency): composited over black, each colour
+  scaled by ``alpha / 255``, so a transparent pixel is black whatever colour it hides.
+- palette (``P``), bilevel (``1``), ``CMYK``, ``YCbCr`` and the 8-bit modes: PIL's conversion (palette colours
+  looked up; CMYK as ``R = 255 - min(255, C + K)``; greyscale as ITU-R 601 luma ``0.299 R + 0.587 G + 0.114 B``).
+
+Only files with an image extension (:data:`torchvision.datasets.folder.IMG_EXTENSIONS`) are read; others are
+ignored. A file that cannot be decoded (truncated, empty, not an image) raises a ``ValueError`` naming it when it
+is loaded; ``image_folder_datasets(..., verify=True)`` decodes every image once at construction instead and
+lists all the unreadable ones (a full pass over the data: worth it before a long run, not on every start).
 """
 from __future__ import annotations
 
 import functools
+import numbers
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,10 +44,17 @@ from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
+from seqcore.ops.validation import check_bool
+
 Transform = Callable[[Image.Image], Any]
 
 # load_digits stores grey levels 0..16; 255 / 16 maps them onto the full 8-bit range PIL images carry.
 _DIGITS_LEVELS = 16
+# 65535 / 255: 16-bit levels per 8-bit level.
+_SIXTEEN_BIT_STEP = 257
+_ALPHA_MODES = ("LA", "La", "PA", "RGBA", "RGBa")
+# Verification failures listed in full before the rest are only counted.
+_LISTED_FAILURES = 10
 
 
 class DigitsDataset(Dataset):
@@ -47,8 +72,18 @@ class DigitsDataset(Dataset):
     def __init__(
         self, images: np.ndarray, targets: np.ndarray, img_size: int, transform: Transform | None = None
     ) -> None:
-        if images.ndim != 3 or len(images) != len(targets):
-            raise ValueError(f"images must be (N, H, W) with one target each, got {images.shape} and {len(targets)}")
+        images, targets = np.asarray(images), np.asarray(targets)
+        if images.ndim != 3 or targets.ndim != 1 or len(images) != len(targets):
+            raise ValueError(f"images must be (N, H, W) with one target each, got {images.shape} and {targets.shape}")
+        # Out-of-range levels would wrap around in the uint8 cast below and give wrong pixels silently.
+        if images.size and not (np.isfinite(images).all() and images.min() >= 0 and images.max() <= _DIGITS_LEVELS):
+            raise ValueError(f"images must hold grey levels in [0, {_DIGITS_LEVELS}], got values in "
+                             f"[{images.min()}, {images.max()}]")
+        if targets.size and not (np.issubdtype(targets.dtype, np.integer) and targets.min() >= 0 and targets.max() <= 9):
+            raise ValueError(f"targets must be integer labels in 0..9, got {targets.dtype} values in "
+                             f"[{targets.min()}, {targets.max()}]")
+        _check_img_size(img_size)
+        _check_transform("transform", transform)
         pixels = np.round(np.asarray(images, dtype=np.float64) * (255 / _DIGITS_LEVELS)).astype(np.uint8)
         # Upscaled once here rather than per item: 1797 small images are cheap to keep and epochs stay fast.
         self.images = [Image.fromarray(p).resize((img_size, img_size), Image.BILINEAR) for p in pixels]
@@ -85,10 +120,11 @@ def digits_datasets(
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    if not isinstance(img_size, int) or img_size < 1:
-        raise ValueError(f"img_size must be a positive integer, got {img_size!r}")
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    _check_img_size(img_size)
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real) or not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an int in [0, 2**32), got {seed!r}")
     digits = load_digits()
     x_train, x_test, y_train, y_test = train_test_split(
         digits.images, digits.target, test_size=test_fraction, random_state=seed, stratify=digits.target
@@ -97,9 +133,68 @@ def digits_datasets(
             DigitsDataset(x_test, y_test, img_size, test_transform))
 
 
+def _check_img_size(img_size: object) -> None:
+    if isinstance(img_size, bool) or not isinstance(img_size, numbers.Integral) or img_size < 1:
+        raise ValueError(f"img_size must be a positive integer, got {img_size!r}")
+
+
+def _check_transform(name: str, transform: object) -> None:
+    if transform is not None and not callable(transform):
+        raise TypeError(f"{name} must be a callable taking a PIL image, or None, got {type(transform).__name__}")
+
+
 def _load_image(path: str, mode: str) -> Image.Image:
-    with Image.open(path) as image:
-        return image.convert(mode)
+    """The image file ``path`` as 8-bit ``mode`` (``'RGB'`` or ``'L'``) pixels; see the module docstring."""
+    with open(path, "rb") as file:  # a missing or unreadable file raises an OSError that names the path
+        try:
+            image = Image.open(file)
+            image.load()
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+            raise ValueError(f"{path} is not a readable image: {error}") from error
+        return _to_eight_bit(image, mode, path)
+
+
+def _to_eight_bit(image: Image.Image, mode: str, path: str) -> Image.Image:
+    if image.mode.startswith("I"):
+        levels = np.asarray(image, dtype=np.float64)
+        _check_pixel_range(levels, 0, 65535, path, f"integer pixels (mode {image.mode}) are read as 16-bit levels")
+        grey = levels / _SIXTEEN_BIT_STEP
+    elif image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        _check_pixel_range(values, 0, 1, path, "floating-point pixels (mode F) must be intensities")
+        grey = values * 255
+    elif image.mode in _ALPHA_MODES or "transparency" in image.info:
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float64)
+        rgb = np.rint(rgba[..., :3] * rgba[..., 3:] / 255).astype(np.uint8)
+        return Image.fromarray(rgb, "RGB").convert(mode)
+    else:
+        try:
+            return image.convert(mode)
+        except ValueError as error:
+            raise ValueError(f"{path}: cannot convert its mode {image.mode} to {mode}: {error}") from error
+    return Image.fromarray(np.rint(grey).astype(np.uint8), "L").convert(mode)
+
+
+def _check_pixel_range(values: np.ndarray, low: float, high: float, path: str, what: str) -> None:
+    if values.size and not ((values >= low) & (values <= high)).all():
+        raise ValueError(
+            f"{path}: {what} in [{low}, {high}], got values in [{values.min()}, {values.max()}]"
+        )
+
+
+def _verify(datasets: Sequence[ImageFolder], mode: str) -> None:
+    """Decode every image of ``datasets`` once; raise one ``ValueError`` listing the unreadable ones."""
+    failures = []
+    for dataset in datasets:
+        for path, _ in dataset.samples:
+            try:
+                _load_image(path, mode)
+            except ValueError as error:
+                failures.append(str(error))
+    if failures:
+        listed = "; ".join(failures[:_LISTED_FAILURES])
+        more = f"; and {len(failures) - _LISTED_FAILURES} more" if len(failures) > _LISTED_FAILURES else ""
+        raise ValueError(f"{len(failures)} unreadable image{'s' if len(failures) > 1 else ''}: {listed}{more}")
 
 
 def _has_image(folder: Path) -> bool:
@@ -132,6 +227,7 @@ def image_folder_datasets(
     val_transform: Transform | None = None,
     in_chans: int = 3,
     splits: Sequence[str] = ("train", "val"),
+    verify: bool = False,
 ) -> tuple[ImageFolder, ImageFolder]:
     """Train and validation :class:`~torchvision.datasets.ImageFolder` datasets of ``root/train`` and ``root/val``.
 
@@ -139,17 +235,27 @@ def image_folder_datasets(
         root: folder holding one subfolder per split, each with one subfolder per class (any nesting below
             that; files with the extensions of :data:`torchvision.datasets.folder.IMG_EXTENSIONS`).
         train_transform, val_transform: applied to the PIL images of each split.
-        in_chans: 3 reads images as RGB, 1 as greyscale ('L'), whatever their stored mode.
+        in_chans: 3 reads images as 8-bit RGB, 1 as 8-bit greyscale ('L'), whatever their stored mode (how each
+            mode is converted: see the module docstring).
         splits: names of the train and validation subfolders.
+        verify: decode every image now and raise one error listing the unreadable files, instead of failing
+            on the first of them when it is loaded.
 
     Labels are the indices of the sorted class names, so they agree between the splits, which must hold the
     same classes. Raises ``FileNotFoundError`` for a missing folder and ``ValueError`` for a split without
-    class subfolders, classes without images or differing class sets.
+    class subfolders, classes without images or differing class sets, and (when loaded, or here with
+    ``verify``) for an image that cannot be decoded or whose pixels lie outside its mode's range.
     """
-    if in_chans not in (1, 3):
-        raise ValueError(f"in_chans must be 1 (greyscale) or 3 (RGB), got {in_chans}")
-    if len(splits) != 2:
-        raise ValueError(f"splits must name the train and validation folders, got {tuple(splits)}")
+    verify = check_bool("verify", verify)
+    if isinstance(in_chans, bool) or in_chans not in (1, 3):
+        raise ValueError(f"in_chans must be 1 (greyscale) or 3 (RGB), got {in_chans!r}")
+    if (isinstance(splits, (str, bytes)) or not isinstance(splits, Sequence) or len(splits) != 2
+            or not all(isinstance(split, str) and split for split in splits) or splits[0] == splits[1]):
+        raise ValueError(f"splits must name two different folders (train, validation), got {splits!r}")
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root must be a path (str or os.PathLike), got {type(root).__name__}")
+    _check_transform("train_transform", train_transform)
+    _check_transform("val_transform", val_transform)
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist")
@@ -163,6 +269,10 @@ def image_folder_datasets(
             f"only in {splits[1]}: {only_val or 'none'}"
         )
     # A module-level function bound with partial (not a lambda) so DataLoader workers can pickle the loader.
-    loader = functools.partial(_load_image, mode="RGB" if in_chans == 3 else "L")
-    return (ImageFolder(str(train_dir), transform=train_transform, loader=loader),
-            ImageFolder(str(val_dir), transform=val_transform, loader=loader))
+    mode = "RGB" if in_chans == 3 else "L"
+    loader = functools.partial(_load_image, mode=mode)
+    datasets = (ImageFolder(str(train_dir), transform=train_transform, loader=loader),
+                ImageFolder(str(val_dir), transform=val_transform, loader=loader))
+    if verify:
+        _verify(datasets, mode)
+    return datasets

@@ -17,7 +17,10 @@ classification models were not checked against these numbers. No weights are pub
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import numbers
+import os
+import zipfile
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -26,38 +29,47 @@ from timm.layers import trunc_normal_
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
 from seqcore.nn import SeqBlock
+from seqcore.nn.validation import check_fraction, check_positive_float, check_positive_int
+from seqcore.ops.validation import check_bool, check_float, check_same_device
 
-from .position import MDTPE, md_lrpe_angles
+from .position import MDTPE, check_base, md_lrpe_angles
 from .scan_orders import GridScan
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
 
 class PatchEmbed(nn.Module):
-    """Non-overlapping patches of a 1-, 2- or 3-D input: ``(B, C, *spatial) -> (B, T, D)`` and the token grid."""
+    """Non-overlapping patches of a 1-, 2- or 3-D input: ``(B, C, *spatial) -> (B, T, D)`` and the token grid.
+
+    ``x`` must be floating point, finite, of the weights' dtype (unless autocast is on) and device, with every
+    spatial size a positive multiple of ``patch_size``; ``B = 0`` gives ``(0, T, D)``.
+    """
 
     def __init__(self, patch_size: int, in_chans: int, embed_dim: int, spatial_dims: int) -> None:
         super().__init__()
         if spatial_dims not in _CONV:
             raise ValueError(f"spatial_dims must be 1, 2 or 3, got {spatial_dims}")
-        if patch_size < 1:
-            raise ValueError(f"patch_size must be >= 1, got {patch_size}")
+        patch_size = check_positive_int("patch_size", patch_size)
+        in_chans = check_positive_int("in_chans", in_chans)
+        embed_dim = check_positive_int("embed_dim", embed_dim)
         self.patch_size, self.in_chans, self.spatial_dims = patch_size, in_chans, spatial_dims
         self.proj = _CONV[spatial_dims](in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
 
     def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
         want = 2 + self.spatial_dims
-        if x.dim() != want:
-            layout = {1: "(B, C, L)", 2: "(B, C, H, W)", 3: "(B, C, D, H, W)"}[self.spatial_dims]
+        layout = {1: "(B, C, L)", 2: "(B, C, H, W)", 3: "(B, C, D, H, W)"}[self.spatial_dims]
+        if isinstance(x, Tensor) and x.dim() != want:
             raise ValueError(f"expected a {want}-D input {layout}, got shape {tuple(x.shape)}")
+        check_float("x", x, want, layout)
         if x.shape[1] != self.in_chans:
             raise ValueError(f"expected {self.in_chans} input channels, got {x.shape[1]} (shape {tuple(x.shape)})")
         spatial = tuple(x.shape[2:])
-        if any(n % self.patch_size for n in spatial):
+        if any(n < 1 or n % self.patch_size for n in spatial):
             raise ValueError(
-                f"every spatial size must be a multiple of the patch size {self.patch_size}, got {spatial}; "
-                "resize or pad the input"
+                f"every spatial size must be a positive multiple of the patch size {self.patch_size}, got "
+                f"{spatial}; resize or pad the input"
             )
+        _check_input(x, self.proj.weight)
         y = self.proj(x)
         return y.flatten(2).transpose(1, 2), tuple(y.shape[2:])
 
@@ -71,6 +83,11 @@ class LightNet(nn.Module):
     ``drop_rate`` (before the head), ``drop_path_rate``. Specific: ``spatial_dims``, ``mixer`` (any
     :data:`seqcore.nn.MIXERS` name), ``scan_orders`` (decay mixers only), ``use_tpe``, ``use_lrpe``,
     ``lrpe_base``, ``mixer_kwargs``.
+
+    Every argument is checked at construction (``TypeError`` / ``ValueError`` naming it; flags must be bools).
+    ``forward`` takes floating-point, finite input of the model's dtype and device; NaN or inf raise
+    ``ValueError`` (one NaN pixel would reach every token of the image through the global mixer), and an empty
+    batch (``B = 0``) gives ``(0, num_classes)``.
     """
 
     def __init__(
@@ -97,8 +114,16 @@ class LightNet(nn.Module):
         super().__init__()
         if global_pool not in ("avg", ""):
             raise ValueError(f"global_pool must be 'avg' or '', got {global_pool!r}")
-        if depth < 1:
-            raise ValueError(f"depth must be >= 1, got {depth}")
+        depth, num_heads = check_positive_int("depth", depth), check_positive_int("num_heads", num_heads)
+        embed_dim, num_classes = check_positive_int("embed_dim", embed_dim), _check_num_classes(num_classes)
+        _check_img_size(img_size, spatial_dims)
+        mlp_ratio = check_positive_float("mlp_ratio", mlp_ratio)
+        drop_rate, drop_path_rate = check_fraction("drop_rate", drop_rate), check_fraction("drop_path_rate", drop_path_rate)
+        use_tpe, use_lrpe = check_bool("use_tpe", use_tpe), check_bool("use_lrpe", use_lrpe)
+        lrpe_base = check_base("lrpe_base", lrpe_base)
+        if mixer_kwargs is not None and not isinstance(mixer_kwargs, Mapping):
+            raise TypeError(f"mixer_kwargs must be a dict of mixer options or None, got {type(mixer_kwargs).__name__}")
+        scan_orders = check_positive_int("scan_orders", scan_orders)
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
         self.img_size, self.patch_size = img_size, patch_size
@@ -149,6 +174,7 @@ class LightNet(nn.Module):
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the head for ``num_classes`` outputs (0: none); optionally change the pooling."""
+        num_classes = _check_num_classes(num_classes)
         if global_pool is not None:
             if global_pool not in ("avg", ""):
                 raise ValueError(f"global_pool must be 'avg' or '', got {global_pool!r}")
@@ -174,6 +200,10 @@ class LightNet(nn.Module):
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """Pool the tokens ``(B, T, D)`` (``global_pool="avg"``) and apply the head unless ``pre_logits``."""
+        pre_logits = check_bool("pre_logits", pre_logits)
+        check_float("x", x, 3, f"(B, T, D={self.embed_dim})")
+        if x.shape[-1] != self.embed_dim:
+            raise ValueError(f"x must have shape (B, T, D={self.embed_dim}), got {tuple(x.shape)}")
         if self.global_pool == "avg":
             x = x.mean(dim=1)
         x = self.head_drop(x)
@@ -181,6 +211,33 @@ class LightNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))
+
+
+def _check_input(x: Tensor, weight: Tensor) -> None:
+    """``x`` on ``weight``'s device, of its dtype (unless autocast is on, which casts for the layer), finite."""
+    check_same_device(x=x, weights=weight)
+    if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
+        raise TypeError(f"x is {x.dtype} but the model's weights are {weight.dtype}; cast one to the other")
+    if not torch.compiler.is_compiling() and x.numel() and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"x must be finite, got {int((~torch.isfinite(x)).sum())} NaN or infinite values")
+
+
+def _check_num_classes(num_classes: object) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 0:
+        raise ValueError(f"num_classes must be an int >= 0 (0: no head), got {num_classes!r}")
+    return int(num_classes)
+
+
+def _check_img_size(img_size: object, spatial_dims: int) -> None:
+    """``img_size`` is only recorded (any multiple of the patch size runs), but a wrong one would mislead
+    timm's data configuration, which reads it as the input size."""
+    sizes = img_size if isinstance(img_size, Sequence) else (img_size,)
+    if not (len(sizes) in (1, spatial_dims) and all(
+        isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in sizes
+    )):
+        raise ValueError(
+            f"img_size must be a positive int or {spatial_dims} of them (one per spatial axis), got {img_size!r}"
+        )
 
 
 def _init_weights(module: nn.Module) -> None:
@@ -214,7 +271,26 @@ def _create(variant: str, pretrained: bool, **kwargs: Any) -> LightNet:
             "pretrained_cfg_overlay=dict(file='path/to/weights.pth', num_classes=N), N the classes of the "
             "checkpoint's head (timm drops the head when N differs from the model's num_classes)"
         )
+    if pretrained and overlay.get("file"):
+        _check_weights_file(os.fspath(overlay["file"]))
     return build_model_with_cfg(LightNet, variant, pretrained, **kwargs)
+
+
+def _check_weights_file(path: str) -> None:
+    """Refuse, naming the file, a weights file that ``torch.load(weights_only=True)`` cannot read (crafted,
+    truncated, not a checkpoint); timm would refuse it too, without saying which file. safetensors files are
+    safe by construction and left to timm."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no weights file {path}")
+    if path.endswith(".safetensors"):
+        return
+    try:
+        # Mapped, not read, when the format allows it: only the pickled structure matters here.
+        torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    except Exception as error:  # every failure means the same here; the reason goes in the message
+        detail = str(error).splitlines()[0] if str(error) else "no details"
+        raise ValueError(f"cannot load the weights file {path} safely (weights_only=True): "
+                         f"{type(error).__name__}: {detail}") from error
 
 
 @register_model

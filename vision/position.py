@@ -9,23 +9,39 @@ Tokens are in row-major order of ``grid_shape`` (the last axis fastest), as a pa
   ``y_i = q * sum_j lambda^|i - j| (k * x_j)``, with one learned decay ``lambda`` per head and learned constant
   vectors ``q``, ``k`` per axis; summed over axes, normalized, projected and added to the patch embeddings.
   Each direction is one :func:`seqcore.ops.scan` with a fixed coefficient.
+
+Inputs: grid shapes are non-empty sequences of positive ints. :class:`MDTPE` takes floating-point ``x`` of its
+parameters' dtype and device; NaN in ``x`` propagates to the outputs of the lines through it (a layer inside a
+model; :class:`vision.LightNet` refuses non-finite images at its input).
 """
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from seqcore import ops
+from seqcore.nn.validation import check_positive_float, check_positive_int
+from seqcore.ops.validation import check_float, check_same_device
 
 
 def _check_grid(grid_shape: Sequence[int]) -> tuple[int, ...]:
-    shape = tuple(int(n) for n in grid_shape)
-    if not shape or any(n < 1 for n in shape):
-        raise ValueError(f"grid_shape must be a non-empty sequence of positive sizes, got {tuple(grid_shape)}")
-    return shape
+    if isinstance(grid_shape, (str, bytes)) or not isinstance(grid_shape, Sequence):
+        raise TypeError(f"grid_shape must be a sequence of ints, got {type(grid_shape).__name__} {grid_shape!r}")
+    sizes = tuple(grid_shape)
+    if not sizes or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in sizes):
+        raise ValueError(f"grid_shape must be a non-empty sequence of positive sizes (ints), got {sizes}")
+    return tuple(int(n) for n in sizes)
+
+
+def check_base(name: str, base: object) -> float:
+    """A frequency base: a finite number ``> 1``."""
+    if isinstance(base, bool) or not isinstance(base, numbers.Real) or not (math.isfinite(base) and base > 1):
+        raise ValueError(f"{name} must be a finite number > 1, got {base!r}")
+    return float(base)
 
 
 def grid_coordinates(grid_shape: Sequence[int], device: torch.device | None = None) -> Tensor:
@@ -45,10 +61,10 @@ def md_lrpe_angles(
     turns by one radian per token and the slowest by about ``1 / base``.
     """
     shape = _check_grid(grid_shape)
+    head_dim = check_positive_int("head_dim", head_dim)
     if head_dim < len(shape):
         raise ValueError(f"head_dim ({head_dim}) must be at least the number of grid axes ({len(shape)})")
-    if not base > 1:
-        raise ValueError(f"base must be > 1, got {base}")
+    base = check_base("base", base)
     coords = grid_coordinates(shape, device).to(torch.float32)
     sizes = [head_dim // len(shape) + (1 if a < head_dim % len(shape) else 0) for a in range(len(shape))]
     parts = []
@@ -70,12 +86,11 @@ class MDTPE(nn.Module):
 
     def __init__(self, dim: int, num_heads: int, ndim: int = 2, init_decay: float = 0.9) -> None:
         super().__init__()
+        dim, num_heads, ndim = check_positive_int("dim", dim), check_positive_int("num_heads", num_heads), check_positive_int("ndim", ndim)
         if dim % num_heads:
             raise ValueError(f"dim ({dim}) must be divisible by num_heads ({num_heads})")
-        if not 0 < init_decay < 1:
+        if not 0 < check_positive_float("init_decay", init_decay) < 1:
             raise ValueError(f"init_decay must lie in (0, 1), got {init_decay}")
-        if ndim < 1:
-            raise ValueError(f"ndim must be >= 1, got {ndim}")
         self.dim, self.num_heads, self.ndim = dim, num_heads, ndim
         self.decay_logit = nn.Parameter(torch.full((ndim, num_heads), math.log(init_decay / (1 - init_decay))))
         self.q = nn.Parameter(torch.ones(ndim, dim))
@@ -94,6 +109,10 @@ class MDTPE(nn.Module):
         shape = _check_grid(grid_shape)
         if len(shape) != self.ndim:
             raise ValueError(f"this MDTPE encodes {self.ndim}-D grids, got grid_shape {shape}")
+        check_float("x", x, 3, f"(B, T={math.prod(shape)}, C={self.dim})")
+        check_same_device(x=x, parameters=self.q)
+        if x.dtype != self.q.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise TypeError(f"x is {x.dtype} but MDTPE's parameters are {self.q.dtype}; cast one to the other")
         b, t, c = x.shape
         if t != math.prod(shape) or c != self.dim:
             raise ValueError(f"x must have shape (B, T={math.prod(shape)}, C={self.dim}), got {tuple(x.shape)}")

@@ -7,15 +7,27 @@ along every axis-major order of the grid (row-major and column-major on images: 
 """
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
+from seqcore.ops.validation import check_float
+
+from .position import _check_grid
+
 
 def axis_major_order(grid_shape: Sequence[int], axis: int) -> Tensor:
-    """Permutation of row-major token indices that makes ``axis`` the fastest-varying one: ``(T,)``."""
-    shape = tuple(grid_shape)
+    """Permutation of row-major token indices that makes ``axis`` the fastest-varying one: ``(T,)``.
+
+    ``axis`` counts from 0 (negative values from the end, as in torch).
+    """
+    shape = _check_grid(grid_shape)
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"axis must be an int, got {type(axis).__name__} {axis!r}")
+    if not -len(shape) <= axis < len(shape):
+        raise ValueError(f"axis must be an int in [-{len(shape)}, {len(shape)}) for grid_shape {shape}, got {axis!r}")
     index = torch.arange(torch.Size(shape).numel()).reshape(shape)
     return index.movedim(axis, -1).reshape(-1)
 
@@ -39,7 +51,8 @@ class GridScan(nn.Module):
     ) -> Tensor:
         if cache is not None or cu_seqlens is not None:
             raise ValueError("GridScan mixes whole grids: no decoding cache and no packed cu_seqlens")
-        if grid_shape is None or torch.Size(tuple(grid_shape)).numel() != x.shape[1]:
+        check_float("x", x, 3, "(B, T, C)")
+        if grid_shape is None or torch.Size(_check_grid(grid_shape)).numel() != x.shape[1]:
             raise ValueError(f"grid_shape must describe the {x.shape[1]} tokens, got {grid_shape}")
         out = torch.zeros_like(x)
         for axis in range(len(grid_shape)):
