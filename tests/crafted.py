@@ -6,11 +6,15 @@ from pathlib import Path
 import torch
 
 
-class _WritesMarker:
-    """Unpickles into a call of ``Path.write_text``: the stand-in for any code an attacker would run."""
+class WritesMarker:
+    """Unpickles into a call of ``Path.write_text(marker)``: the stand-in for any code an attacker would run.
 
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
+    Place it anywhere inside what a test saves (``torch.save``, ``pickle.dumps``, an object array): a safe loader
+    must refuse the file, and ``marker`` must not exist afterwards.
+    """
+
+    def __init__(self, marker: str | Path) -> None:
+        self.marker = Path(marker)
 
     def __reduce__(self):
         return (Path.write_text, (self.marker, "code ran during loading"))
@@ -24,5 +28,5 @@ def crafted_pickle(folder: Path, name: str = "evil.pt") -> tuple[Path, Path]:
     """
     folder.mkdir(parents=True, exist_ok=True)
     path, marker = folder / name, folder / f"{name}.ran"
-    torch.save({"format": "seqcore.checkpoint", "version": 1, "state": _WritesMarker(marker)}, path)
+    torch.save({"format": "seqcore.checkpoint", "version": 1, "state": WritesMarker(marker)}, path)
     return path, marker

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import torch
 
+from crafted import WritesMarker
 from graph_files import write_tu
 from graphs import GNNBaseline, GSMConv, GSMPlusPlus, LocalEncoder, PlanMixer, TaskHead, TokenizationMixture
 from graphs.datasets import karate_club, load_local_dataset
@@ -103,21 +104,13 @@ def plan(**overrides: Any) -> TokenPlan:
     return TokenPlan(**(parts | overrides))
 
 
-class _WritesMarker:
-    def __init__(self, path: Path) -> None:
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
-
-
 def tu_cache(root: Path, damage: str, keep_raw: bool) -> Path:
     """A TU data set loaded once, then its ``processed/data.pt`` damaged (and the raw files removed unless kept)."""
     write_tu(root, "TOY", [(3, [(0, 1), (1, 2)], 0, [0, 1, 0]), (2, [(0, 1)], 1, [1, 1])])
     load_local_dataset(str(root), "TOY")
     cache = root / "TOY" / "processed" / "data.pt"
     if damage == "crafted":
-        torch.save(_WritesMarker(root / "marker"), cache)
+        torch.save(WritesMarker(root / "marker"), cache)
     else:
         cache.write_bytes(cache.read_bytes()[:100])
     if not keep_raw:

@@ -24,6 +24,7 @@ pytest.importorskip("sklearn")
 
 import timm  # noqa: E402
 
+from crafted import WritesMarker  # noqa: E402
 from seqcore.nn import build_mixer  # noqa: E402
 from vision import (  # noqa: E402
     MDTPE,
@@ -109,21 +110,11 @@ def load_first(root: Path) -> Any:
     return train[next(i for i, (path, _) in enumerate(train.samples) if Path(path).name != "1.png")]
 
 
-class _WritesMarker:
-    """Unpickling this calls ``open(path, "w")``: a stand-in for any code a crafted file could run."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
-
-
 def pretrained_from(t: Path, damage: str) -> Any:
     """``timm.create_model`` with a weights file that is crafted or cut short; the crafted code must not run."""
     path = t / "weights.pth"
     if damage == "crafted":
-        torch.save({"patch_embed.proj.weight": _WritesMarker(t / "marker")}, path)
+        torch.save({"patch_embed.proj.weight": WritesMarker(t / "marker")}, path)
     else:
         torch.save(tiny().state_dict(), path)
         path.write_bytes(path.read_bytes()[:300])

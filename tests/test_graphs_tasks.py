@@ -11,8 +11,9 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from graphs.datasets import karate_club, load_local_dataset
+from crafted import WritesMarker
 from graph_files import offline, write_tu  # noqa: F401  (offline is a fixture)
+from graphs.datasets import karate_club, load_local_dataset
 from graphs.tasks import CSL_NODES, CSL_SKIPS, PATTERN_SIZE, TASKS, make_task, split
 
 NUM_GRAPHS = 30
@@ -271,16 +272,6 @@ def test_load_local_dataset_missing_files(tmp_path, offline):
         load_local_dataset(str(tmp_path), "MUTAG", kind="OGB")
 
 
-class _WritesMarker:
-    """Unpickling this calls ``open(path, "w")``: a stand-in for any code a crafted file could run."""
-
-    def __init__(self, path) -> None:
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
-
-
 def write_planetoid(root, name: str, num_train: int = 10, num_test: int = 10, num_nodes: int = 520) -> None:
     """Planetoid raw files (pickled scipy/numpy parts, as the original data sets ship them).
 
@@ -345,7 +336,7 @@ def test_crafted_processed_file_never_runs(tmp_path, offline, kind, cached, raw)
     data_root = tmp_path / "data"
     built = _toy_dataset(data_root, kind)
     marker = tmp_path / "marker"
-    torch.save(_WritesMarker(marker), data_root / "TOY" / "processed" / cached)
+    torch.save(WritesMarker(marker), data_root / "TOY" / "processed" / cached)
     if not raw:
         for f in (data_root / "TOY" / "raw").iterdir():
             f.unlink()
@@ -395,8 +386,8 @@ def test_crafted_planetoid_raw_pickle_never_runs(tmp_path, offline, part):
     path = tmp_path / "TOY" / "raw" / f"ind.toy.{part}"
     import pickle
 
-    path.write_bytes(pickle.dumps(_WritesMarker(marker)))
-    with pytest.raises(ValueError, match=rf"ind\.toy\.{part}.*(builtins|io)\.open"):
+    path.write_bytes(pickle.dumps(WritesMarker(marker)))
+    with pytest.raises(ValueError, match=rf"ind\.toy\.{part} refers to pathlib\.Path\.write_text"):
         load_local_dataset(str(tmp_path), "TOY", kind="Planetoid")
     assert not marker.exists()
 
