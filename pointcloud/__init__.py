@@ -8,8 +8,9 @@ Points are ``(N, 3 + C)`` float32 in the LiDAR frame (KITTI ``.bin``: x, y, z, i
   sampling), :func:`collate`; :mod:`pointcloud.kitti_io` and :class:`Calibration` for the files.
 - Boxes: :func:`boxes_lidar_to_camera` / :func:`boxes_camera_to_lidar`, :func:`box_corners`,
   :func:`points_in_boxes`; rotated :func:`bev_iou` / :func:`iou_3d` and :func:`nms_rotated` in pure PyTorch.
-- Voxels: :func:`voxelize` (dynamic) and :class:`DynamicVFE`; spconv's sparse convolutions train on the CPU
-  once ``pointcloud`` is imported (:func:`apply_cpu_backward_patch`).
+- Voxels: :func:`voxelize` (dynamic) and :class:`DynamicVFE`; spconv's sparse convolutions train on the CPU, with
+  the same result at every thread count, once ``pointcloud`` is imported (:func:`apply_cpu_backward_patch`,
+  :func:`apply_cpu_thread_patch`).
 - Evaluation: :func:`evaluate` (KITTI 3-D / BEV AP|R40 and R11 per difficulty) and KITTI result files.
 - :func:`plot_bev` / :func:`save_bev`: bird's-eye views.
 """
@@ -30,21 +31,23 @@ from .evaluation import FrameBoxes, KittiEvaluation, evaluate, read_result_files
 from .iou import bev_iou, bev_iou_aligned, iou_3d, iou_3d_aligned
 from .kitti_io import KittiObject, read_labels, read_points, write_labels, write_points
 from .nms import multiclass_nms, nms_rotated
-from .spconv_cpu import apply_cpu_backward_patch
+from .spconv_cpu import apply_cpu_backward_patch, apply_cpu_thread_patch
 from .synthetic import SyntheticScenes
 from .viz import plot_bev, save_bev
 from .voxels import DynamicVFE, VoxelGrid, Voxels, voxelize
 
-# spconv's CPU build fails every backward pass by asking for a CUDA stream; the guarded patch fixes that once,
-# here, so any spconv layer a user builds after importing pointcloud trains on the CPU.
+# spconv's CPU build fails every backward pass by asking for a CUDA stream, and its CPU scatter-add races between
+# threads; the guarded patches fix both once, here, so any spconv layer a user builds after importing pointcloud
+# trains on the CPU and gives the same result at every thread count.
 apply_cpu_backward_patch()
+apply_cpu_thread_patch()
 
 __all__ = [
     "Calibration", "Compose", "DynamicVFE", "FrameBoxes", "GTDatabase", "GTSampling", "KittiDataset",
     "KittiEvaluation", "KittiObject", "ObjectNoise", "RandomFlip", "RandomRotation", "RandomScaling",
-    "RandomTranslation", "SyntheticScenes", "VoxelGrid", "Voxels", "apply_cpu_backward_patch", "bev_iou",
-    "bev_iou_aligned", "box_corners", "boxes_camera_to_lidar", "boxes_lidar_to_camera", "collate", "evaluate",
-    "iou_3d", "iou_3d_aligned", "limit_period", "multiclass_nms", "nms_rotated", "plot_bev", "points_in_boxes",
-    "read_labels", "read_points", "read_result_files", "save_bev", "voxelize", "write_labels", "write_points",
-    "write_result_files",
+    "RandomTranslation", "SyntheticScenes", "VoxelGrid", "Voxels", "apply_cpu_backward_patch",
+    "apply_cpu_thread_patch", "bev_iou", "bev_iou_aligned", "box_corners", "boxes_camera_to_lidar",
+    "boxes_lidar_to_camera", "collate", "evaluate", "iou_3d", "iou_3d_aligned", "limit_period", "multiclass_nms",
+    "nms_rotated", "plot_bev", "points_in_boxes", "read_labels", "read_points", "read_result_files", "save_bev",
+    "voxelize", "write_labels", "write_points", "write_result_files",
 ]

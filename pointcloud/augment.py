@@ -28,8 +28,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from pointcloud.boxes import limit_period, points_in_boxes
+from pointcloud.boxes import limit_period, points_in_boxes, validate_boxes
 from pointcloud.iou import bev_iou
+from seqcore.ops.validation import check_bool
 
 __all__ = [
     "Sample",
@@ -79,7 +80,24 @@ def _unpack(sample: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarr
         raise ValueError(f"gt_boxes must have shape (M, 7), got {boxes.shape}")
     if names.shape != (boxes.shape[0],):
         raise ValueError(f"gt_names must have shape ({boxes.shape[0]},), got {names.shape}")
+    bad = np.flatnonzero(~np.isfinite(points).all(axis=1))
+    if bad.size:
+        raise ValueError(f"points contains NaN or inf (point {int(bad[0])}: {points[bad[0]].tolist()})")
+    validate_boxes(torch.from_numpy(boxes), name="gt_boxes")
     return points, boxes, names
+
+
+def _check_rng(rng: np.random.Generator) -> None:
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+
+
+def _finite_triple(name: str, values: Sequence[float], nonnegative: bool) -> np.ndarray:
+    """``values`` as a ``(3,)`` float64 array of finite numbers (``>= 0`` when ``nonnegative``)."""
+    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    if array.shape != (3,) or not np.isfinite(array).all() or (nonnegative and (array < 0).any()):
+        raise ValueError(f"{name} must be 3 finite values{' >= 0' if nonnegative else ''}, got {values}")
+    return array
 
 
 def _pack(sample: Mapping[str, Any], points: np.ndarray, boxes: np.ndarray, names: np.ndarray) -> Sample:
@@ -149,6 +167,8 @@ def rotate_sample(sample: Mapping[str, Any], angle: float) -> Sample:
 
     Box headings become ``limit_period(heading + angle)`` in ``[-pi, pi)``.
     """
+    if not math.isfinite(angle):
+        raise ValueError(f"angle must be finite, got {angle}")
     points, boxes, names = _unpack(sample)
     points[:, :2] = _rotz(points[:, :2], angle)
     boxes[:, :2] = _rotz(boxes[:, :2], angle)
@@ -158,8 +178,8 @@ def rotate_sample(sample: Mapping[str, Any], angle: float) -> Sample:
 
 def scale_sample(sample: Mapping[str, Any], scale: float) -> Sample:
     """Scale point xyz, box centres and box sizes by ``scale`` (> 0); box volumes scale by ``scale**3``."""
-    if not scale > 0:
-        raise ValueError(f"scale must be > 0, got {scale}")
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be finite and > 0, got {scale}")
     points, boxes, names = _unpack(sample)
     points[:, :3] *= scale
     boxes[:, :6] *= scale
@@ -168,7 +188,9 @@ def scale_sample(sample: Mapping[str, Any], scale: float) -> Sample:
 
 def translate_sample(sample: Mapping[str, Any], offset: Sequence[float]) -> Sample:
     """Shift point xyz and box centres by ``offset`` ``(3,)``."""
-    shift = np.asarray(offset, dtype=np.float64).reshape(3)
+    shift = np.asarray(offset, dtype=np.float64).reshape(-1)
+    if shift.shape != (3,) or not np.isfinite(shift).all():
+        raise ValueError(f"offset must be 3 finite values (dx, dy, dz), got {offset}")
     points, boxes, names = _unpack(sample)
     points[:, :3] += shift
     boxes[:, :3] += shift
@@ -194,6 +216,7 @@ class RandomFlip:
         self.axis, self.p = axis, p
 
     def __call__(self, sample: Mapping[str, Any], rng: np.random.Generator) -> Sample:
+        _check_rng(rng)
         if rng.random() < self.p:
             return flip_sample(sample, self.axis)
         return _pack(sample, *_unpack(sample))
@@ -206,11 +229,12 @@ class RandomRotation:
     """Global rotation about z by an angle drawn uniformly from ``[-max_angle, max_angle]``."""
 
     def __init__(self, max_angle: float = math.pi / 4) -> None:
-        if not max_angle >= 0:
-            raise ValueError(f"max_angle must be >= 0, got {max_angle}")
+        if not (math.isfinite(max_angle) and max_angle >= 0):
+            raise ValueError(f"max_angle must be finite and >= 0, got {max_angle}")
         self.max_angle = float(max_angle)
 
     def __call__(self, sample: Mapping[str, Any], rng: np.random.Generator) -> Sample:
+        _check_rng(rng)
         return rotate_sample(sample, float(rng.uniform(-self.max_angle, self.max_angle)))
 
     def __repr__(self) -> str:
@@ -222,11 +246,12 @@ class RandomScaling:
 
     def __init__(self, range: tuple[float, float] = (0.95, 1.05)) -> None:  # noqa: A002 - name fixed by the API
         lo, hi = float(range[0]), float(range[1])
-        if not 0 < lo <= hi:
-            raise ValueError(f"range must satisfy 0 < low <= high, got {range}")
+        if not (0 < lo <= hi and math.isfinite(hi)):
+            raise ValueError(f"range must be finite and satisfy 0 < low <= high, got {range}")
         self.range = (lo, hi)
 
     def __call__(self, sample: Mapping[str, Any], rng: np.random.Generator) -> Sample:
+        _check_rng(rng)
         return scale_sample(sample, float(rng.uniform(*self.range)))
 
     def __repr__(self) -> str:
@@ -237,12 +262,10 @@ class RandomTranslation:
     """Global shift of xyz and box centres by ``N(0, std)`` per axis (``std`` is ``(3,)``)."""
 
     def __init__(self, std: Sequence[float] = (0.2, 0.2, 0.2)) -> None:
-        std_arr = np.asarray(std, dtype=np.float64).reshape(3)
-        if (std_arr < 0).any():
-            raise ValueError(f"std must be >= 0, got {std}")
-        self.std = std_arr
+        self.std = _finite_triple("std", std, nonnegative=True)
 
     def __call__(self, sample: Mapping[str, Any], rng: np.random.Generator) -> Sample:
+        _check_rng(rng)
         return translate_sample(sample, rng.normal(0.0, 1.0, size=3) * self.std)
 
     def __repr__(self) -> str:
@@ -275,19 +298,19 @@ class ObjectNoise:
         attempts: int = 10,
         remove_intruders: bool = True,
     ) -> None:
-        std = np.asarray(translation_std, dtype=np.float64).reshape(3)
-        if (std < 0).any():
-            raise ValueError(f"translation_std must be >= 0, got {translation_std}")
-        if not rotation_range[0] <= rotation_range[1]:
-            raise ValueError(f"rotation_range must be (low, high) with low <= high, got {rotation_range}")
-        if attempts < 1:
-            raise ValueError(f"attempts must be >= 1, got {attempts}")
+        std = _finite_triple("translation_std", translation_std, nonnegative=True)
+        low, high = (float(v) for v in rotation_range)
+        if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+            raise ValueError(f"rotation_range must be finite (low, high) with low <= high, got {rotation_range}")
+        if isinstance(attempts, bool) or not isinstance(attempts, (int, np.integer)) or attempts < 1:
+            raise ValueError(f"attempts must be an int >= 1, got {attempts!r}")
         self.translation_std = std
-        self.rotation_range = (float(rotation_range[0]), float(rotation_range[1]))
+        self.rotation_range = (low, high)
         self.attempts = int(attempts)
-        self.remove_intruders = remove_intruders
+        self.remove_intruders = check_bool("remove_intruders", remove_intruders)
 
     def __call__(self, sample: Mapping[str, Any], rng: np.random.Generator) -> Sample:
+        _check_rng(rng)
         points, boxes, names = _unpack(sample)
         m = boxes.shape[0]
         if m == 0:
@@ -423,6 +446,7 @@ class GTSampling:
         }
 
     def __call__(self, sample: Mapping[str, Any], rng: np.random.Generator) -> Sample:
+        _check_rng(rng)
         points, boxes, names = _unpack(sample)
         added: list[GTEntry] = []
         placed = boxes.copy()  # scene boxes plus every box accepted so far, (K, 7)
@@ -474,8 +498,12 @@ class Compose:
 
     def __init__(self, transforms: Sequence[Transform]) -> None:
         self.transforms = list(transforms)
+        for i, t in enumerate(self.transforms):
+            if not callable(t):
+                raise TypeError(f"transforms[{i}] must be callable (sample, rng) -> sample, got {type(t).__name__}")
 
     def __call__(self, sample: Mapping[str, Any], rng: np.random.Generator) -> Sample:
+        _check_rng(rng)
         out: Sample = dict(sample)
         for t in self.transforms:
             out = t(out, rng)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from pointcloud.calibration import Calibration
+from seqcore.ops.validation import check_same_device
 
 __all__ = [
     "validate_boxes",
@@ -59,6 +60,11 @@ def limit_period(angle, offset: float = 0.5, period: float = 2 * math.pi):
     return angle - np.floor(np.asarray(angle) / period + offset) * period
 
 
+def _check_calib(calib: Calibration) -> None:
+    if not isinstance(calib, Calibration):
+        raise TypeError(f"calib must be a Calibration, got {type(calib).__name__}")
+
+
 def _transform(xyz: torch.Tensor, matrix: np.ndarray) -> torch.Tensor:
     """Apply a (4, 4) homogeneous float64 matrix to (M, 3) points in the points' dtype/device."""
     m = torch.as_tensor(matrix, dtype=xyz.dtype, device=xyz.device)
@@ -72,6 +78,7 @@ def boxes_lidar_to_camera(boxes: torch.Tensor, calib: Calibration) -> torch.Tens
     (not wrapped, so the conversion is an exact inverse of :func:`boxes_camera_to_lidar`).
     """
     validate_boxes(boxes)
+    _check_calib(calib)
     dx, dy, dz, heading = boxes[:, 3], boxes[:, 4], boxes[:, 5], boxes[:, 6]
     # KITTI locations are bottom centres: drop from the centre by half the height along LiDAR z.
     bottom = torch.stack([boxes[:, 0], boxes[:, 1], boxes[:, 2] - dz / 2], dim=1)
@@ -87,6 +94,7 @@ def boxes_camera_to_lidar(boxes: torch.Tensor, calib: Calibration) -> torch.Tens
     LiDAR z is raised from the bottom centre to the box centre by ``h / 2``.
     """
     validate_boxes(boxes)
+    _check_calib(calib)
     l, h, w, ry = boxes[:, 3], boxes[:, 4], boxes[:, 5], boxes[:, 6]
     bottom = _transform(boxes[:, :3], calib.rect_to_lidar_matrix)
     centre = torch.stack([bottom[:, 0], bottom[:, 1], bottom[:, 2] + h / 2], dim=1)
@@ -129,16 +137,21 @@ def points_in_boxes(points: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
         ``|z - cz| <= dz/2`` (inclusive).
 
     Computed in the promoted dtype of points and boxes, so float32 points with float64 boxes are
-    tested in float64.
+    tested in float64. A point with a NaN coordinate lies in no box.
+
+    Raises:
+        ValueError: bad boxes (see :func:`validate_boxes`), points not ``(N, 3+)``, points and boxes on
+            different devices.
     """
     validate_boxes(boxes)
     if not isinstance(points, torch.Tensor) or points.ndim != 2 or points.shape[1] < 3:
         shape = tuple(points.shape) if hasattr(points, "shape") else type(points).__name__
         raise ValueError(f"points must be a tensor of shape (N, 3+), got {shape}")
+    check_same_device(points=points, boxes=boxes)
     dtype = torch.promote_types(points.dtype, boxes.dtype)
     if not dtype.is_floating_point:
         dtype = torch.get_default_dtype()
-    pts = points[:, :3].to(dtype=dtype, device=boxes.device)
+    pts = points[:, :3].to(dtype=dtype)
     b = boxes.to(dtype)
     d = pts[None, :, :] - b[:, None, :3]  # (M, N, 3)
     cos, sin = torch.cos(b[:, 6])[:, None], torch.sin(b[:, 6])[:, None]

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pointcloud.kitti_io import text_lines
+
 __all__ = ["Calibration"]
 
 # Number of values each known key carries in a KITTI object calib file. Unknown keys are ignored
@@ -75,30 +77,31 @@ class Calibration:
 
         Raises:
             FileNotFoundError: the file does not exist.
-            ValueError: a line is malformed (names the file and 1-based line number), or one of
-                ``P2``, ``R0_rect``, ``Tr_velo_to_cam`` is missing.
+            ValueError: a line is not UTF-8 text, is malformed or holds NaN / inf (names the file and 1-based
+                line number), or one of ``P2``, ``R0_rect``, ``Tr_velo_to_cam`` is missing (an empty file too).
         """
         path = os.fspath(path)
         values: dict[str, np.ndarray] = {}
-        with open(path, "r", encoding="utf-8") as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                line = raw.strip()
-                if not line:
-                    continue
-                key, sep, rest = line.partition(":")
-                key = key.strip()
-                if not sep or not key:
-                    raise ValueError(f"{path}:{lineno}: expected 'KEY: numbers', got {line[:80]!r}")
-                try:
-                    nums = np.array([float(tok) for tok in rest.split()], dtype=np.float64)
-                except ValueError as exc:
-                    raise ValueError(f"{path}:{lineno}: non-numeric value in {key!r}: {exc}") from None
-                expected = _EXPECTED_COUNTS.get(key)
-                if expected is not None and nums.size != expected:
-                    raise ValueError(f"{path}:{lineno}: {key} needs {expected} values, got {nums.size}")
-                if key in values:
-                    raise ValueError(f"{path}:{lineno}: duplicate key {key!r}")
-                values[key] = nums
+        for lineno, raw in text_lines(path):
+            line = raw.strip()
+            if not line:
+                continue
+            key, sep, rest = line.partition(":")
+            key = key.strip()
+            if not sep or not key:
+                raise ValueError(f"{path}:{lineno}: expected 'KEY: numbers', got {line[:80]!r}")
+            try:
+                nums = np.array([float(tok) for tok in rest.split()], dtype=np.float64)
+            except ValueError as exc:
+                raise ValueError(f"{path}:{lineno}: non-numeric value in {key!r}: {exc}") from None
+            expected = _EXPECTED_COUNTS.get(key)
+            if expected is not None and nums.size != expected:
+                raise ValueError(f"{path}:{lineno}: {key} needs {expected} values, got {nums.size}")
+            if not np.isfinite(nums).all():
+                raise ValueError(f"{path}:{lineno}: {key} holds NaN or inf: {rest.strip()[:80]!r}")
+            if key in values:
+                raise ValueError(f"{path}:{lineno}: duplicate key {key!r}")
+            values[key] = nums
         missing = [k for k in _REQUIRED if k not in values]
         if missing:
             raise ValueError(f"{path}: missing calibration key(s) {missing}")

@@ -14,6 +14,7 @@ frame with z at the box centre.
 from __future__ import annotations
 
 import math
+import operator
 import os
 from typing import Any, Callable, Sequence
 
@@ -23,7 +24,8 @@ import torch
 from pointcloud.boxes import boxes_camera_to_lidar, points_in_boxes
 from pointcloud.calibration import Calibration
 from pointcloud.evaluation import FrameBoxes, frame_from_labels
-from pointcloud.kitti_io import KittiObject, difficulty, read_labels, read_points
+from pointcloud.kitti_io import KittiObject, check_frame_id, difficulty, read_labels, read_points, text_lines
+from seqcore.ops.validation import check_bool
 
 __all__ = ["KittiDataset", "collate", "IMAGE_SIZE", "KITTI_CLASSES"]
 
@@ -133,9 +135,18 @@ class KittiDataset:
             must drop the matching rows of ``gt_names`` / ``gt_classes`` too.
 
     Raises:
-        ValueError: unknown split, or ``classes`` empty / containing duplicates or ``DontCare``.
+        ValueError: unknown split, ``classes`` empty / containing duplicates or ``DontCare``, a bad range; an
+            ImageSets file that is not UTF-8 text, lists no frame, lists one twice, has more than one id on a
+            line or an id that is not a plain frame name (``../..``, an absolute path, ``a/b``: ids become
+            file names, so these would leave the dataset root) -- each naming the file and line; no ``.bin``
+            scan at all when there is no ImageSets file.
+        TypeError: ``fov_only`` not a bool, ``transform`` not callable.
         FileNotFoundError: ``root``, a ``training/`` sub-folder, or a listed frame's file is missing
             (the message names the path).
+
+    Reading a frame (``dataset[i]``) raises ValueError naming the file (and line) on a malformed scan, label
+    or calib file: see :func:`~pointcloud.kitti_io.read_points`, :func:`~pointcloud.kitti_io.read_labels`,
+    :meth:`~pointcloud.calibration.Calibration.from_file`.
 
     Each sample (``dataset[i]``) holds, with M kept objects and D DontCare regions:
         ``frame_id`` str; ``points`` (N, 4) float32 (cropped); ``gt_boxes`` (M, 7) float32 LiDAR boxes;
@@ -165,14 +176,18 @@ class KittiDataset:
         if not classes or len(set(classes)) != len(classes) or "DontCare" in classes:
             raise ValueError(f"classes must be non-empty, unique and not include DontCare, got {classes}")
         pcr = tuple(float(v) for v in point_cloud_range)
-        if len(pcr) != 6 or not all(pcr[a + 3] > pcr[a] for a in range(3)):
-            raise ValueError(f"point_cloud_range must be (x0, y0, z0, x1, y1, z1) with max > min, got {pcr}")
+        if len(pcr) != 6 or not all(math.isfinite(v) for v in pcr) or not all(pcr[a + 3] > pcr[a] for a in range(3)):
+            raise ValueError(f"point_cloud_range must be 6 finite values (x0, y0, z0, x1, y1, z1) with max > min, "
+                             f"got {pcr}")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be callable (sample dict -> sample dict) or None, got "
+                            f"{type(transform).__name__}")
 
         self.root = os.fspath(root)
         self.split = split
         self.classes = classes
         self.point_cloud_range = pcr
-        self.fov_only = fov_only
+        self.fov_only = check_bool("fov_only", fov_only)
         self.transform = transform
 
         if not os.path.isdir(self.root):
@@ -187,10 +202,11 @@ class KittiDataset:
 
         split_file = os.path.join(self.root, "ImageSets", f"{split}.txt")
         if os.path.isfile(split_file):
-            with open(split_file, "r", encoding="utf-8") as fh:
-                ids = [line.strip() for line in fh if line.strip()]
+            ids = _read_image_set(split_file)
         else:
             ids = sorted(name[:-4] for name in os.listdir(self._dirs["velodyne"]) if name.endswith(".bin"))
+            if not ids:
+                raise ValueError(f"{self._dirs['velodyne']}: holds no .bin scan (and there is no {split_file})")
         self.frame_ids: list[str] = ids
         # Check every frame's files now: failing at construction beats failing epochs into training.
         for fid in ids:
@@ -208,17 +224,25 @@ class KittiDataset:
     def __len__(self) -> int:
         return len(self.frame_ids)
 
+    def _frame_id(self, index: int) -> str:
+        if isinstance(index, bool):  # True would silently read frame 1
+            raise TypeError("index must be an integer, got bool")
+        try:
+            index = operator.index(index)
+        except TypeError:
+            raise TypeError(f"index must be an integer, got {type(index).__name__}") from None
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} frames")
+        return self.frame_ids[index]
+
     def ground_truth(self, index: int) -> FrameBoxes:
         """Frame ``index``'s evaluation ground truth: every labelled object (all classes, DontCare included) as
         :func:`pointcloud.evaluation.evaluate` expects it."""
-        frame_id = self.frame_ids[index]
-        _, label_path, calib_path = self._paths(frame_id)
+        _, label_path, calib_path = self._paths(self._frame_id(index))
         return frame_from_labels(read_labels(label_path), Calibration.from_file(calib_path))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} frames")
-        frame_id = self.frame_ids[index]
+        frame_id = self._frame_id(index)
         bin_path, label_path, calib_path = self._paths(frame_id)
         calib = Calibration.from_file(calib_path)
 
@@ -266,6 +290,24 @@ class KittiDataset:
         return sample
 
 
+def _read_image_set(path: str) -> list[str]:
+    """The frame ids of an ImageSets file: one plain frame name per line, blank lines skipped, none twice."""
+    ids: dict[str, int] = {}
+    for lineno, line in text_lines(path):
+        tokens = line.split()
+        if not tokens:
+            continue
+        if len(tokens) != 1:
+            raise ValueError(f"{path}:{lineno}: expected one frame id per line, got {len(tokens)} fields")
+        frame_id = check_frame_id(tokens[0], f"{path}:{lineno}: ")
+        if frame_id in ids:
+            raise ValueError(f"{path}:{lineno}: frame id {frame_id!r} is listed twice (first on line {ids[frame_id]})")
+        ids[frame_id] = lineno
+    if not ids:
+        raise ValueError(f"{path}: lists no frames")
+    return list(ids)
+
+
 def collate(samples: Sequence[dict[str, Any]], classes: Sequence[str] | None = None) -> dict[str, Any]:
     """Stack samples into OpenPCDet's batch layout (numpy arrays; move to torch/GPU afterwards).
 
@@ -302,7 +344,7 @@ def collate(samples: Sequence[dict[str, Any]], classes: Sequence[str] | None = N
         if "gt_classes" in s:
             cls = np.asarray(s["gt_classes"])
         elif classes is not None:
-            unknown = sorted(set(s["gt_names"]) - set(classes))
+            unknown = sorted(str(n) for n in set(s["gt_names"]) - set(classes))
             if unknown:
                 raise ValueError(f"sample {b}: gt names {unknown} not in classes {tuple(classes)}")
             cls = np.array([list(classes).index(n) + 1 for n in s["gt_names"]])

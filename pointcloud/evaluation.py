@@ -26,14 +26,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
-from .boxes import box_corners, boxes_camera_to_lidar, boxes_lidar_to_camera
+from .boxes import box_corners, boxes_camera_to_lidar, boxes_lidar_to_camera, validate_boxes
 from .calibration import Calibration
 from .iou import bev_iou, iou_3d
-from .kitti_io import KittiObject, read_labels, write_labels
+from .kitti_io import KittiObject, check_frame_id, read_labels, write_labels
 
 __all__ = [
     "IOU_THRESHOLDS",
@@ -56,6 +57,16 @@ SAMPLE_POINTS = 41
 IMAGE_SHAPE = (375, 1242)  # KITTI images are about 375 x 1242 (rows, columns)
 
 
+def _rows(values: Any, width: int, name: str, rows: str) -> np.ndarray:
+    """``values`` as a float64 ``(M, width)`` array; an empty input of any shape is ``(0, width)``."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.size == 0:
+        return array.reshape(0, width)
+    if array.ndim != 2 or array.shape[1] != width:
+        raise ValueError(f"{name} must have shape ({rows}, {width}), got {array.shape}")
+    return array
+
+
 @dataclass
 class FrameBoxes:
     """One frame's ground truth or detections.
@@ -76,10 +87,10 @@ class FrameBoxes:
     truncated: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        self.boxes = np.asarray(self.boxes, dtype=np.float64).reshape(-1, 7)
+        self.boxes = _rows(self.boxes, 7, "boxes", "M")
         self.names = np.asarray(self.names, dtype=str).reshape(-1)
-        self.bbox = np.asarray(self.bbox, dtype=np.float64).reshape(-1, 4)
         m = len(self.boxes)
+        self.bbox = _rows(self.bbox, 4, "bbox", str(m))
         for name in ("names", "bbox", "scores", "occluded", "truncated"):
             value = getattr(self, name)
             if value is not None and len(value) != m:
@@ -214,9 +225,22 @@ def evaluate(
         detections: one per frame, same order, with ``scores``.
         classes: any of ``Car``, ``Pedestrian``, ``Cyclist``.
         metrics: ``"3d"`` and/or ``"bev"``.
+
+    Documented results: no frames, or frames without detections, give AP 0 (``num_gt`` says how many ground
+    truth boxes counted). Frames are matched by position; nothing can tell two lists of the same length apart.
+
+    Raises:
+        TypeError: a frame is not a :class:`FrameBoxes`.
+        ValueError: different frame counts; a detection box with NaN / inf or a non-positive size, or a ground
+            truth box of an evaluated class (or its neighbour) without a finite 3-D extent (names frame and row);
+            missing scores / occlusion; an unknown class or metric.
     """
     if len(ground_truth) != len(detections):
         raise ValueError(f"{len(ground_truth)} ground-truth frames but {len(detections)} detection frames")
+    for name, frames in (("ground_truth", ground_truth), ("detections", detections)):
+        for k, frame in enumerate(frames):
+            if not isinstance(frame, FrameBoxes):
+                raise TypeError(f"{name}[{k}] must be a FrameBoxes, got {type(frame).__name__}")
     for cls in classes:
         if cls not in IOU_THRESHOLDS:
             raise ValueError(f"unknown class {cls!r}; the KITTI classes are {sorted(IOU_THRESHOLDS)}")
@@ -228,6 +252,18 @@ def evaluate(
             raise ValueError(f"ground truth of frame {k} needs occluded and truncated")
         if dt.scores is None:
             raise ValueError(f"detections of frame {k} need scores")
+        try:
+            validate_boxes(torch.from_numpy(dt.boxes))
+        except ValueError as exc:
+            raise ValueError(f"detections of frame {k}: {exc}") from None
+        # A box without extent is how DontCare is stored; for a class that counts it would be a ground truth no
+        # detection can ever match, silently lowering the AP.
+        counted = np.isin(gt.names, [*classes, *(NEIGHBOURS.get(c, "") for c in classes)])
+        flat = np.flatnonzero(counted & ~_has_extent(gt.boxes))
+        if flat.size:
+            i = int(flat[0])
+            raise ValueError(f"ground truth of frame {k}: boxes[{i}] ({gt.names[i]}) has no finite 3-D extent: "
+                             f"{gt.boxes[i].tolist()}")
     result = KittiEvaluation()
     for metric in metrics:
         overlaps = [_overlaps(dt, gt, metric) for gt, dt in zip(ground_truth, detections)]
@@ -269,7 +305,7 @@ def _class_ap(ground_truth, detections, overlaps, cls: str, difficulty: int) -> 
 def image_boxes(boxes: np.ndarray, calib: Calibration, image_shape: tuple[int, int] = IMAGE_SHAPE) -> np.ndarray:
     """2-D boxes ``(M, 4)`` ``(left, top, right, bottom)``: the projected corners of LiDAR boxes ``(M, 7)``,
     clipped to the image (for detectors that predict no 2-D box)."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 7)
+    boxes = _rows(boxes, 7, "boxes", "M")
     if len(boxes) == 0:
         return np.zeros((0, 4))
     corners = box_corners(torch.from_numpy(boxes)).numpy().reshape(-1, 3)
@@ -309,7 +345,16 @@ def frame_from_labels(objects: Sequence[KittiObject], calib: Calibration) -> Fra
 def write_result_files(folder: str | os.PathLike, frame_ids: Sequence[str], detections: Sequence[FrameBoxes],
                        calibs: Sequence[Calibration]) -> None:
     """Write KITTI result files ``folder/<frame_id>.txt`` (one line per detection, with its score; an empty file
-    for a frame without detections), the format the official devkit and benchmark server read."""
+    for a frame without detections), the format the official devkit and benchmark server read.
+
+    Raises:
+        ValueError: the three sequences differ in length, or a frame id is not a plain frame name.
+    """
+    if not len(frame_ids) == len(detections) == len(calibs):
+        raise ValueError(f"need one detection frame and one calibration per frame id, got {len(frame_ids)} frame ids, "
+                         f"{len(detections)} detection frames and {len(calibs)} calibrations")
+    for frame_id in frame_ids:
+        check_frame_id(frame_id)
     os.makedirs(folder, exist_ok=True)
     for frame_id, dt, calib in zip(frame_ids, detections, calibs, strict=True):
         camera = boxes_lidar_to_camera(torch.from_numpy(dt.boxes), calib).numpy() if len(dt.boxes) else dt.boxes
@@ -328,7 +373,18 @@ def write_result_files(folder: str | os.PathLike, frame_ids: Sequence[str], dete
 def read_result_files(folder: str | os.PathLike, frame_ids: Sequence[str],
                       calibs: Sequence[Calibration]) -> list[FrameBoxes]:
     """Read KITTI result files written by :func:`write_result_files` or any KITTI-format detector; a missing
-    file is an error (a frame without detections has an empty file)."""
+    file is an error (a frame without detections has an empty file).
+
+    Raises:
+        FileNotFoundError: a frame's file is missing.
+        ValueError: ``frame_ids`` and ``calibs`` differ in length, a frame id is not a plain frame name, or a
+            file is malformed (not UTF-8, a line without a score, NaN / inf: names the file and line).
+    """
+    if len(frame_ids) != len(calibs):
+        raise ValueError(f"need one calibration per frame id, got {len(frame_ids)} frame ids but {len(calibs)} "
+                         "calibrations")
+    for frame_id in frame_ids:
+        check_frame_id(frame_id)
     frames = []
     for frame_id, calib in zip(frame_ids, calibs, strict=True):
         path = os.path.join(folder, f"{frame_id}.txt")

@@ -31,14 +31,18 @@ __all__ = [
 _CHUNK_PAIRS = 32768
 
 
-def _check_boxes(boxes: Tensor, name: str) -> None:
-    """Raise ValueError unless ``boxes`` is a finite floating ``(M, 7)`` tensor with positive sizes."""
+def _check_box_layout(boxes: Tensor, name: str) -> None:
+    """Raise ValueError unless ``boxes`` is a floating ``(M, 7)`` tensor (no look at its values)."""
     if not isinstance(boxes, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(boxes).__name__}")
     if boxes.dim() != 2 or boxes.shape[1] != 7:
         raise ValueError(f"{name} must have shape (M, 7), got {tuple(boxes.shape)}")
     if not boxes.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got {boxes.dtype}")
+
+
+def _check_box_values(boxes: Tensor, name: str) -> None:
+    """Raise ValueError unless every box is finite with positive sizes."""
     if boxes.numel() == 0:
         return
     if not bool(torch.isfinite(boxes).all()):
@@ -47,11 +51,20 @@ def _check_boxes(boxes: Tensor, name: str) -> None:
         raise ValueError(f"{name} has non-positive sizes (dx, dy, dz must be > 0)")
 
 
+def _check_boxes(boxes: Tensor, name: str) -> None:
+    """Raise ValueError unless ``boxes`` is a finite floating ``(M, 7)`` tensor with positive sizes."""
+    _check_box_layout(boxes, name)
+    _check_box_values(boxes, name)
+
+
 def _check_pair(a: Tensor, b: Tensor) -> None:
-    _check_boxes(a, "a")
-    _check_boxes(b, "b")
+    _check_box_layout(a, "a")
+    _check_box_layout(b, "b")
+    # Before the values: reading values of a tensor on another device would fail with an unrelated error.
     if a.dtype != b.dtype or a.device != b.device:
         raise ValueError(f"a and b must share dtype and device, got {a.dtype}/{a.device} and {b.dtype}/{b.device}")
+    _check_box_values(a, "a")
+    _check_box_values(b, "b")
 
 
 def bev_corners(boxes: Tensor) -> Tensor:

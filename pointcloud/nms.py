@@ -18,6 +18,7 @@ from pointcloud.iou import (
     _volume,
     _z_overlap,
 )
+from seqcore.ops.validation import check_bool, check_same_device
 
 __all__ = ["nms_rotated", "multiclass_nms"]
 
@@ -58,6 +59,38 @@ def _overlap_pairs(boxes: Tensor, iou_threshold: float, use_3d: bool) -> tuple[T
     return ii[over], jj[over]
 
 
+def _check_scores(boxes: Tensor, scores: Tensor) -> None:
+    """``scores`` must be a real ``(M,)`` tensor on the boxes' device without NaN (greedy NMS ranks by score; a
+    NaN sorts first and would suppress every box it overlaps). ``inf`` and ``-inf`` rank first and last."""
+    if not isinstance(scores, Tensor) or scores.dtype == torch.bool or scores.is_complex():
+        kind = scores.dtype if isinstance(scores, Tensor) else type(scores).__name__
+        raise TypeError(f"scores must be a real-valued tensor, got {kind}")
+    if scores.dim() != 1 or scores.shape[0] != boxes.shape[0]:
+        raise ValueError(f"scores must have shape ({boxes.shape[0]},), got {tuple(scores.shape)}")
+    check_same_device(boxes=boxes, scores=scores)
+    if scores.is_floating_point():
+        nan = torch.nonzero(torch.isnan(scores))
+        if nan.numel():
+            raise ValueError(f"scores[{int(nan[0, 0])}] is NaN; a NaN score has no rank, so NMS cannot order it")
+
+
+def _check_count(name: str, value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int or None, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative int or None, got {value}")
+    return int(value)
+
+
+def _check_threshold(iou_threshold: float) -> float:
+    threshold = float(iou_threshold)
+    if not 0.0 <= threshold <= 1.0:  # NaN fails too: it would compare False and suppress nothing
+        raise ValueError(f"iou_threshold must lie in [0, 1], got {iou_threshold}")
+    return threshold
+
+
 def _greedy(n: int, ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
     """Greedy pass over boxes ranked ``0..n-1`` given suppression edges ``ii[k] -> jj[k]`` (``ii < jj``)."""
     removed = np.zeros(n, dtype=bool)
@@ -87,27 +120,41 @@ def nms_rotated(
     A box is dropped when its IoU with an already kept, higher-scored box is strictly greater than ``iou_threshold``.
 
     Args:
-        boxes: ``(M, 7)`` boxes ``(x, y, z, dx, dy, dz, heading)``.
-        scores: ``(M,)`` scores; ties keep the original order (stable sort).
-        iou_threshold: suppression threshold on the IoU.
-        pre_max: keep only the top ``pre_max`` boxes by score before NMS (``None``: all).
+        boxes: ``(M, 7)`` boxes ``(x, y, z, dx, dy, dz, heading)``: finite, sizes > 0.
+        scores: ``(M,)`` real scores on the boxes' device, no NaN (``inf`` ranks first); ties keep the original
+            order (stable sort).
+        iou_threshold: suppression threshold on the IoU, in ``[0, 1]``.
+        pre_max: keep only the top ``pre_max`` boxes by score before NMS (``None``: all; 0 keeps none).
         post_max: return at most ``post_max`` indices (``None``: all).
         use_3d: use the 3-D IoU instead of the BEV IoU.
 
     Returns:
-        ``(L,)`` int64 indices into ``boxes`` of the kept boxes, sorted by descending score, on ``boxes.device``.
+        ``(L,)`` int64 indices into ``boxes`` of the kept boxes, sorted by descending score, on ``boxes.device``
+        (empty for ``M = 0``).
+
+    Raises:
+        ValueError: bad shapes, NaN / inf or non-positive sizes in ``boxes``, a NaN score, boxes and scores on
+            different devices, a threshold outside ``[0, 1]``, a negative ``pre_max`` / ``post_max``.
+        TypeError: boolean or complex scores, non-int ``pre_max`` / ``post_max``, non-bool ``use_3d``.
     """
     _check_boxes(boxes, "boxes")
-    if scores.dim() != 1 or scores.shape[0] != boxes.shape[0]:
-        raise ValueError(f"scores must have shape ({boxes.shape[0]},), got {tuple(scores.shape)}")
-    n = boxes.shape[0]
-    if n == 0:
-        return torch.zeros(0, dtype=torch.int64, device=boxes.device)
+    _check_scores(boxes, scores)
+    threshold = _check_threshold(iou_threshold)
+    pre_max, post_max = _check_count("pre_max", pre_max), _check_count("post_max", post_max)
+    use_3d = check_bool("use_3d", use_3d)
+    return _nms(boxes, scores, threshold, pre_max, post_max, use_3d)
+
+
+def _nms(boxes: Tensor, scores: Tensor, threshold: float, pre_max: int | None, post_max: int | None,
+         use_3d: bool) -> Tensor:
+    """:func:`nms_rotated` on checked inputs."""
     order = torch.sort(scores, descending=True, stable=True).indices
     if pre_max is not None:
         order = order[:pre_max]
+    if order.numel() == 0:
+        return torch.zeros(0, dtype=torch.int64, device=boxes.device)
     ranked = boxes[order]
-    ii, jj = _overlap_pairs(ranked, float(iou_threshold), use_3d)
+    ii, jj = _overlap_pairs(ranked, threshold, use_3d)
     keep = _greedy(ranked.shape[0], ii.cpu().numpy(), jj.cpu().numpy())
     if post_max is not None:
         keep = keep[:post_max]
@@ -137,16 +184,25 @@ def multiclass_nms(
 
     Returns:
         ``(L,)`` int64 indices into ``boxes`` of the kept boxes of all classes, sorted by descending score.
+
+    Raises:
+        The errors of :func:`nms_rotated`; TypeError for non-integer ``labels``, ValueError for their shape.
     """
     _check_boxes(boxes, "boxes")
+    if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.is_complex() \
+            or labels.dtype == torch.bool:
+        kind = labels.dtype if isinstance(labels, Tensor) else type(labels).__name__
+        raise TypeError(f"labels must be an integer tensor, got {kind}")
     if labels.dim() != 1 or labels.shape[0] != boxes.shape[0]:
         raise ValueError(f"labels must have shape ({boxes.shape[0]},), got {tuple(labels.shape)}")
-    if scores.dim() != 1 or scores.shape[0] != boxes.shape[0]:
-        raise ValueError(f"scores must have shape ({boxes.shape[0]},), got {tuple(scores.shape)}")
+    check_same_device(boxes=boxes, labels=labels)
+    _check_scores(boxes, scores)
+    threshold = _check_threshold(iou_threshold)
+    pre_max, post_max = _check_count("pre_max", pre_max), _check_count("post_max", post_max)
+    use_3d = check_bool("use_3d", use_3d)
     kept = [torch.zeros(0, dtype=torch.int64, device=boxes.device)]
     for c in torch.unique(labels).tolist():
         idx = torch.nonzero(labels == c, as_tuple=True)[0]
-        k = nms_rotated(boxes[idx], scores[idx], iou_threshold, pre_max=pre_max, post_max=post_max, use_3d=use_3d)
-        kept.append(idx[k])
+        kept.append(idx[_nms(boxes[idx], scores[idx], threshold, pre_max, post_max, use_3d)])
     kept_t = torch.cat(kept)
     return kept_t[torch.sort(scores[kept_t], descending=True, stable=True).indices]

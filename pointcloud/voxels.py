@@ -14,6 +14,8 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
+from seqcore.ops.validation import check_bool, check_same_device
+
 __all__ = ["VoxelGrid", "Voxels", "voxelize", "DynamicVFE"]
 
 
@@ -94,22 +96,41 @@ def voxelize(points: Tensor, batch: Optional[Tensor], grid: VoxelGrid) -> Voxels
         grid: the voxel grid.
 
     Returns:
-        :class:`Voxels`. Raises ValueError on NaN coordinates or malformed inputs.
+        :class:`Voxels`. Points with an infinite coordinate are outside every range: dropped (counted in
+        ``dropped``), like any other out-of-range point. No points give no voxels.
+
+    Raises:
+        ValueError: malformed inputs, NaN coordinates, NaN / inf in a feature column (it would poison its voxel's
+            mean), negative batch indices, batch on another device than points.
+        TypeError: ``batch`` not an integer tensor, ``grid`` not a :class:`VoxelGrid`.
     """
-    if points.dim() != 2 or points.shape[1] < 3 or not points.is_floating_point():
-        raise ValueError(f"points must be a float (N, 3 + C) tensor, got {tuple(points.shape)} {points.dtype}")
+    if not isinstance(points, Tensor) or points.dim() != 2 or points.shape[1] < 3 or not points.is_floating_point():
+        shape = tuple(points.shape) if isinstance(points, Tensor) else type(points).__name__
+        raise ValueError(f"points must be a float (N, 3 + C) tensor, got {shape} {getattr(points, 'dtype', '')}")
+    if not isinstance(grid, VoxelGrid):
+        raise TypeError(f"grid must be a VoxelGrid, got {type(grid).__name__}")
     n, device = points.shape[0], points.device
     if batch is None:
         batch = torch.zeros(n, dtype=torch.int64, device=device)
     else:
+        if not isinstance(batch, Tensor) or batch.is_floating_point() or batch.is_complex() \
+                or batch.dtype == torch.bool:
+            # A float batch would be truncated: 0.7 silently becoming sample 0.
+            raise TypeError(f"batch must be an integer tensor of sample indices, got {getattr(batch, 'dtype', batch)}")
         if batch.shape != (n,):
             raise ValueError(f"batch must have shape ({n},), got {tuple(batch.shape)}")
+        check_same_device(points=points, batch=batch)
         batch = batch.to(torch.int64)
         if n and int(batch.min()) < 0:
             raise ValueError("batch indices must be non-negative")
     xyz = points[:, :3]
     if torch.isnan(xyz).any():
         raise ValueError("points have NaN coordinates")
+    bad = ~torch.isfinite(points[:, 3:])
+    if bad.any():
+        row, col = (int(i) for i in torch.nonzero(bad)[0])
+        raise ValueError(f"points column {col + 3} (a feature) holds NaN or inf at point {row}; it would poison the "
+                         "mean of its voxel")
 
     nz, ny, nx = grid.grid_shape
     # float64 for the cell index so that large ranges / small voxels do not lose cells to float32 rounding.
@@ -175,7 +196,7 @@ class DynamicVFE(nn.Module):
             raise ValueError(f"norm must be 'layer' or 'batch', got {norm!r}")
         self.in_channels = in_channels
         self.channels = tuple(int(c) for c in channels)
-        self.with_distance = with_distance
+        self.with_distance = check_bool("with_distance", with_distance)
         width = in_channels + 6 + int(with_distance)
         layers = []
         for i, c in enumerate(self.channels):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,15 @@ KITTI_PRIORS = {
     "Pedestrian": (0.8, 0.6, 1.73, -1.73 + 1.73 / 2),
     "Cyclist": (1.76, 0.6, 1.73, -1.73 + 1.73 / 2),
 }
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if not _is_int(value) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
 @dataclass
@@ -77,6 +87,22 @@ class LIONConfig:
         missing = [c for c in self.classes if c not in self.class_priors]
         if missing:
             raise ValueError(f"class_priors needs [dx, dy, dz, z] for {missing}")
+        for name in self.classes:
+            prior = self.class_priors[name]
+            if len(prior) != 4 or not all(math.isfinite(v) for v in prior) or min(prior[:3]) <= 0:
+                raise ValueError(f"class_priors[{name!r}] must be four finite values [dx, dy, dz, z] with positive "
+                                 f"sizes, got {prior}")
+        for name, minimum in (("point_features", 3), ("dim", 1), ("num_heads", 1), ("bev_channels", 1),
+                              ("bev_layers", 0), ("head_channels", 1), ("min_radius", 0), ("reg_radius", 0),
+                              ("max_detections", 1), ("layers_per_block", 1)):
+            _check_int(name, getattr(self, name), minimum)
+        if not self.vfe_channels or not all(_is_int(c) and c >= 1 for c in self.vfe_channels):
+            raise ValueError(f"vfe_channels must be positive widths, one per VFE layer, got {self.vfe_channels}")
+        for name in ("score_threshold", "nms_iou"):
+            if not 0.0 <= getattr(self, name) <= 1.0:  # NaN fails too
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+        if not 0.0 < self.min_overlap < 1.0:
+            raise ValueError(f"min_overlap must lie in (0, 1), got {self.min_overlap}")
         if self.operator not in MIXERS:
             raise ValueError(f"unknown operator {self.operator!r}; known: {', '.join(sorted(MIXERS))}")
         if len(self.windows) != len(self.group_sizes) or not self.windows:
@@ -85,8 +111,8 @@ class LIONConfig:
         for w in self.windows:
             if len(w) != 3 or min(w) < 1:
                 raise ValueError(f"each window is three positive sizes (wx, wy, wz), got {w}")
-        if min(self.group_sizes) < 1 or self.layers_per_block < 1:
-            raise ValueError("group sizes and layers_per_block must be positive")
+        if not all(_is_int(g) for g in self.group_sizes) or min(self.group_sizes) < 1:
+            raise ValueError(f"group_sizes must be positive ints, got {self.group_sizes}")
         if len(self.block_stride) != 3 or min(self.block_stride) < 1:
             raise ValueError(f"block_stride is three positive strides (sx, sy, sz), got {self.block_stride}")
         if not 0.0 <= self.generate_ratio <= 1.0:

@@ -13,6 +13,7 @@ from ..voxels import DynamicVFE, voxelize
 from .backbone import LIONBackbone, SparseBEV
 from .config import LIONConfig
 from .head import CenterHead, conv_bn
+from .voxel_ops import check_inside
 
 # The kind under which seqcore.checkpoint files of this model are written and recognised.
 CHECKPOINT_KIND = "pointcloud.lion.LIONDetector"
@@ -21,6 +22,9 @@ CHECKPOINT_KIND = "pointcloud.lion.LIONDetector"
 def dense_bev(bev: SparseBEV, batch_size: int) -> Tensor:
     """Scatter BEV voxels into a dense ``(B, C, ny, nx)`` map (empty cells are 0)."""
     _, ny, nx = bev.shape
+    check_inside(bev.coords, bev.shape)
+    if bev.coords.shape[0] and int(bev.coords[:, 0].max()) >= batch_size:
+        raise ValueError(f"BEV voxels of sample {int(bev.coords[:, 0].max())} do not fit batch_size={batch_size}")
     b, _, y, x = bev.coords.unbind(1)
     flat = bev.features.new_zeros(batch_size * ny * nx, bev.features.shape[1])
     flat = flat.index_copy(0, (b * ny + y) * nx + x, bev.features)
@@ -53,6 +57,9 @@ class LIONDetector(nn.Module):
 
     def __init__(self, config: LIONConfig) -> None:
         super().__init__()
+        if not isinstance(config, LIONConfig):
+            raise TypeError(f"config must be a LIONConfig (LIONConfig.from_dict for a dict), got "
+                            f"{type(config).__name__}")
         if config.vfe_channels[-1] != config.dim:
             raise ValueError(f"vfe_channels must end in dim={config.dim}, got {config.vfe_channels}")
         self.config = config
@@ -72,15 +79,41 @@ class LIONDetector(nn.Module):
         )
 
     def _check_points(self, points: Tensor, batch_size: int) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+            raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__} {batch_size!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size}")
         width = 1 + self.config.point_features
-        if points.dim() != 2 or points.shape[1] != width or not points.is_floating_point():
+        if not isinstance(points, Tensor) or points.dim() != 2 or points.shape[1] != width \
+                or not points.is_floating_point():
+            shape = tuple(points.shape) if isinstance(points, Tensor) else type(points).__name__
             raise ValueError(f"points must be a float (N, {width}) tensor [batch, x, y, z, ...], "
-                             f"got {tuple(points.shape)} {points.dtype}")
-        if points.shape[0] and (points[:, 0].min() < 0 or points[:, 0].max() >= batch_size):
+                             f"got {shape} {getattr(points, 'dtype', '')}")
+        device = self.head.priors.device
+        if points.device != device:
+            raise ValueError(f"points must be on the model's device ({device}), got {points.device}")
+        if not points.shape[0]:
+            return
+        sample = points[:, 0]
+        if not bool(torch.isfinite(sample).all()) or not bool((sample == sample.round()).all()):
+            # .long() would truncate 0.5 to sample 0 and turn NaN into an arbitrary index.
+            raise ValueError("batch column must hold integers (the sample index of each point)")
+        if sample.min() < 0 or sample.max() >= batch_size:
             raise ValueError(f"batch column must lie in [0, {batch_size})")
+        # xyz are checked by voxelize (NaN is an error, inf is out of range); a non-finite feature would poison its
+        # voxel, so name it here in the detector's own column numbers.
+        bad = ~torch.isfinite(points[:, 4:])
+        if bool(bad.any()):
+            row, col = (int(i) for i in torch.nonzero(bad)[0])
+            raise ValueError(f"points column {col + 4} (a point feature) holds NaN or inf at point {row}")
 
     def forward(self, points: Tensor, batch_size: int) -> dict[str, Tensor]:
-        """``points (N, 1 + F)`` -> ``{"heatmap": (B, K, H, W) logits, "box": (B, 9, H, W)}``."""
+        """``points (N, 1 + F)`` -> ``{"heatmap": (B, K, H, W) logits, "box": (B, 9, H, W)}``.
+
+        Points outside ``config.point_cloud_range`` (an infinite coordinate included) are dropped; empty scans
+        give maps all the same. Raises ValueError / TypeError on a bad ``batch_size``, the wrong width or dtype,
+        another device, a non-integer or out-of-range batch column, NaN coordinates, NaN / inf features.
+        """
         self._check_points(points, batch_size)
         grid = self.config.grid
         feats = points[:, 1:]
@@ -90,8 +123,11 @@ class LIONDetector(nn.Module):
         return self.head(self.bev_net(dense_bev(bev, batch_size)))
 
     def loss(self, preds: dict[str, Tensor], gt_boxes: Tensor, gt_classes: Tensor) -> tuple[Tensor, dict[str, float]]:
-        """Training loss; ``gt_boxes (B, M, 7)``, ``gt_classes (B, M)`` 1-based in ``config.classes`` order (0 is
-        padding or a class this model does not detect)."""
+        """Training loss; ``gt_boxes (B, M, 7)``, ``gt_classes (B, M)`` integers, 1-based in ``config.classes``
+        order, 0 for padding and for objects of classes this model does not detect (``to_batch`` does this).
+
+        Raises ValueError / TypeError on shapes that do not match ``preds``, non-integer classes or classes outside
+        ``[0, K]``, NaN / inf boxes, a non-positive size on a real (class > 0) object."""
         return self.head.loss(preds, gt_boxes, gt_classes)
 
     @torch.no_grad()

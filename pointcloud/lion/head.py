@@ -149,11 +149,38 @@ class CenterHead(nn.Module):
         ], dim=1)
         return heatmap, sample[owner], cell_v * w + cell_u, code
 
+    def _check_targets(self, preds: dict[str, Tensor], gt_boxes: Tensor, gt_classes: Tensor) -> None:
+        """The contract of :meth:`loss`: ``preds`` from :meth:`forward`, ``gt_boxes (B, M, 7)`` finite with positive
+        sizes where ``gt_classes (B, M)`` (integers in ``[0, K]``) is not 0."""
+        if not isinstance(preds, dict) or not {"heatmap", "box"} <= set(preds):
+            raise ValueError("preds must hold 'heatmap' and 'box' (the output of forward)")
+        batch = preds["heatmap"].shape[0]
+        if not isinstance(gt_boxes, Tensor) or gt_boxes.dim() != 3 or gt_boxes.shape[0] != batch \
+                or gt_boxes.shape[2] != 7 or not gt_boxes.is_floating_point():
+            shape = tuple(gt_boxes.shape) if isinstance(gt_boxes, Tensor) else type(gt_boxes).__name__
+            raise ValueError(f"gt_boxes must have shape (B={batch}, M, 7) (floating), got {shape}")
+        if not isinstance(gt_classes, Tensor) or gt_classes.is_floating_point() or gt_classes.is_complex() \
+                or gt_classes.dtype == torch.bool:
+            raise TypeError(f"gt_classes must be an integer tensor, got {getattr(gt_classes, 'dtype', gt_classes)}")
+        if gt_classes.shape != gt_boxes.shape[:2]:
+            raise ValueError(f"gt_classes must have shape {tuple(gt_boxes.shape[:2])}, got {tuple(gt_classes.shape)}")
+        if gt_classes.numel() and (int(gt_classes.min()) < 0 or int(gt_classes.max()) > len(self.classes)):
+            raise ValueError(f"gt_classes must lie in [0, {len(self.classes)}] (0 is padding), got values in "
+                             f"[{int(gt_classes.min())}, {int(gt_classes.max())}]")
+        if not bool(torch.isfinite(gt_boxes).all()):
+            raise ValueError("gt_boxes contains NaN or inf")
+        # A real object with a non-positive size has no log-size code and would be dropped from the targets.
+        bad = torch.nonzero((gt_classes > 0) & ~(gt_boxes[..., 3:6] > 0).all(dim=-1))
+        if bad.numel():
+            b, m = (int(i) for i in bad[0])
+            raise ValueError(f"gt_boxes[{b}, {m}] has a non-positive size {gt_boxes[b, m, 3:6].tolist()}")
+
     def loss(self, preds: dict[str, Tensor], gt_boxes: Tensor, gt_classes: Tensor) -> tuple[Tensor, dict[str, float]]:
         """CenterNet focal loss on the heatmaps, plus ``reg_weight`` x (L1 on the box codes + 0.2 x binary
         cross-entropy on the direction) at the regressed cells, the focal loss normalized by the number of objects
         and the box terms by the number of regressed cells. Returns
         ``(total, {"heatmap": ..., "box": ..., "direction": ...})``."""
+        self._check_targets(preds, gt_boxes, gt_classes)
         logits, box = preds["heatmap"], preds["box"]
         heatmap, sample, index, code = self.targets(gt_boxes, gt_classes, logits.shape[-2:])
         num = max(int(heatmap.eq(1).sum()), 1)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from seqcore.ops.validation import check_bool
+
 ORDERS = ("x", "y")
 
 
@@ -68,6 +70,7 @@ def partition(
         raise ValueError(f"window must be three positive sizes (wx, wy, wz), got {tuple(window)}")
     if group_size < 1:
         raise ValueError(f"group_size must be >= 1, got {group_size}")
+    shift = check_bool("shift", shift)
     coords = coords.long()
     if coords.numel() and int(coords.min()) < 0:
         raise ValueError("coords must be non-negative (batch and voxel indices)")

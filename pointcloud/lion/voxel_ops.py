@@ -21,6 +21,17 @@ def check_voxels(coords: Tensor, features: Tensor, dim: int | None = None) -> No
         raise ValueError(f"features must be {expected}, got {tuple(features.shape)}")
 
 
+def check_inside(coords: Tensor, shape: Sequence[int]) -> None:
+    """Voxels ``(batch, z, y, x)`` must lie on the grid ``shape = (nz, ny, nx)``: one outside would share its
+    linear key with another voxel and be merged with it."""
+    if coords.shape[0] == 0:
+        return
+    high = torch.tensor([int(s) for s in shape], device=coords.device)
+    if int(coords.min()) < 0 or bool((coords[:, 1:] >= high).any()):
+        raise ValueError(f"coords must lie on the grid (nz, ny, nx) = {tuple(shape)} with non-negative batch "
+                         f"indices, got values from {coords.min(0).values.tolist()} to {coords.max(0).values.tolist()}")
+
+
 def _linear(coords: Tensor, shape: Sequence[int]) -> Tensor:
     """One int64 key per ``(batch, z, y, x)`` on a grid of ``shape = (nz, ny, nx)``."""
     nz, ny, nx = shape
@@ -52,10 +63,15 @@ def merge_voxels(
 
     Args:
         coords: ``(V, 4)`` ``(batch, z, y, x)`` on a grid of ``shape = (nz, ny, nx)``.
-        features: ``(V, C)``.
+        features: ``(V, C)``; not checked for NaN (a NaN reaches its coarse voxel only; the detector rejects
+            non-finite points at its input).
         pool: ``"mean"`` or ``"max"`` over the fine voxels of each coarse one.
+
+    Raises:
+        ValueError: malformed coords / features, a voxel outside ``shape``, an unknown pool, a stride < 1.
     """
     check_voxels(coords, features)
+    check_inside(coords, shape)
     if pool not in ("mean", "max"):
         raise ValueError(f"pool must be 'mean' or 'max', got {pool!r}")
     sx, sy, sz = stride
@@ -94,6 +110,7 @@ def generate_voxels(
         ``(coords', features')``: the input voxels first, then the new ones (unique, sorted), ``(V + N, ...)``.
     """
     check_voxels(coords, features)
+    check_inside(coords, shape)
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"ratio must lie in [0, 1], got {ratio}")
     coords = coords.long()
