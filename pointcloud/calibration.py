@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pointcloud.kitti_io import text_lines
+from seqcore.atomic import atomic_write_text
 
 __all__ = ["Calibration"]
 
@@ -177,6 +178,5 @@ class Calibration:
         return "".join(key + ": " + " ".join(f"{v:.12e}" for v in values[key]) + "\n" for key in order)
 
     def write(self, path: str | os.PathLike, extra: dict[str, np.ndarray] | None = None) -> None:
-        """Write :meth:`to_text` to ``path``."""
-        with open(os.fspath(path), "w", encoding="utf-8") as fh:
-            fh.write(self.to_text(extra))
+        """Write :meth:`to_text` to ``path`` (atomically, :mod:`seqcore.atomic`)."""
+        atomic_write_text(path, self.to_text(extra))

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from seqcore.atomic import atomic_write, atomic_write_text
+
 __all__ = [
     "read_points", "write_points", "KittiObject", "read_labels", "write_labels", "difficulty", "text_lines",
     "check_frame_id",
@@ -82,7 +84,7 @@ def read_points(path: str | os.PathLike) -> np.ndarray:
 
 def write_points(path: str | os.PathLike, points: np.ndarray) -> None:
     """Write an (N, 4) scan as raw little-endian float32 (the KITTI ``.bin`` layout); every value must be finite
-    (what :func:`read_points` accepts)."""
+    (what :func:`read_points` accepts). The file is replaced atomically (:mod:`seqcore.atomic`)."""
     pts = np.asarray(points)
     if pts.ndim != 2 or pts.shape[1] != 4:
         raise ValueError(f"points must have shape (N, 4), got {pts.shape}")
@@ -90,7 +92,8 @@ def write_points(path: str | os.PathLike, points: np.ndarray) -> None:
     bad = _first_bad_row(pts)
     if bad is not None:
         raise ValueError(f"points must be finite: point {bad} holds NaN or inf {pts[bad].tolist()}")
-    pts.tofile(os.fspath(path))
+    with atomic_write(path) as handle:
+        handle.write(pts.tobytes())
 
 
 @dataclass(eq=False)  # numpy fields make the generated __eq__ ambiguous
@@ -184,7 +187,8 @@ def read_labels(path: str | os.PathLike) -> list[KittiObject]:
 def write_labels(path: str | os.PathLike, objects: list[KittiObject]) -> None:
     """Write objects in the KITTI label / result format.
 
-    Geometry fields get 2 decimals, as the official devkit writes them; ``occluded`` is an integer.
+    Geometry fields get 2 decimals, as the official devkit writes them; ``occluded`` is an integer. The file is
+    replaced atomically (:mod:`seqcore.atomic`).
     The score, when present, is written as given (shortest exact repr, not rounded): ranking by
     score is what the evaluation uses, and rounding would create ties. Objects without a score give
     15-field (ground-truth style) lines.
@@ -196,8 +200,7 @@ def write_labels(path: str | os.PathLike, objects: list[KittiObject]) -> None:
         if obj.score is not None:
             fields.append(repr(float(obj.score)))
         lines.append(" ".join(fields) + "\n")
-    with open(os.fspath(path), "w", encoding="utf-8") as fh:
-        fh.writelines(lines)
+    atomic_write_text(path, "".join(lines))
 
 
 # Official KITTI object-benchmark difficulty thresholds (easy, moderate, hard).

@@ -49,6 +49,7 @@ import torch
 from pointcloud.boxes import box_corners, boxes_lidar_to_camera, limit_period, points_in_boxes
 from pointcloud.calibration import Calibration
 from pointcloud.kitti_io import KittiObject, write_labels, write_points
+from seqcore.atomic import atomic_write_text
 
 __all__ = [
     "CLASS_MEAN_SIZES",
@@ -293,7 +294,6 @@ def render_scene(
         clutter = Clutter(np.zeros((0, 7)), np.zeros((0,), dtype="<U10"))
     cboxes = np.asarray(clutter.boxes, dtype=np.float64).reshape(-1, 7)
     kinds = np.asarray(clutter.kinds)
-    K = cboxes.shape[0]
 
     dirs = _ray_directions(beams, elevation_range, azimuth_step, azimuth_fov)
     R = dirs.shape[0]
@@ -702,9 +702,7 @@ class SyntheticScenes:
             write_points(os.path.join(dirs["velodyne"], fid + ".bin"), sc.points)
             objects = lidar_boxes_to_kitti_labels(sc.gt_boxes, sc.gt_names, sc.occlusion, calib)
             write_labels(os.path.join(dirs["label_2"], fid + ".txt"), objects)
-            with open(os.path.join(dirs["calib"], fid + ".txt"), "w") as f:
-                f.write(calib_txt)
+            atomic_write_text(os.path.join(dirs["calib"], fid + ".txt"), calib_txt)
             ids.append(fid)
-        with open(os.path.join(root, "ImageSets", imageset + ".txt"), "w") as f:
-            f.write("".join(fid + "\n" for fid in ids))
+        atomic_write_text(os.path.join(root, "ImageSets", imageset + ".txt"), "".join(fid + "\n" for fid in ids))
         return ids

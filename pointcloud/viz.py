@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from pointcloud.iou import bev_corners
+from seqcore.atomic import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
@@ -187,5 +188,6 @@ def save_bev(path: str | os.PathLike, points: Any, *args: Any, dpi: int = 150, *
     if "ax" in kwargs:
         raise ValueError("save_bev makes its own figure; call plot_bev(ax=...) to draw into an existing Axes")
     ax = plot_bev(points, *args, **kwargs)
-    ax.figure.savefig(os.fspath(path), dpi=dpi, format="png", bbox_inches="tight")
+    with atomic_write(path) as handle:
+        ax.figure.savefig(handle, dpi=dpi, format="png", bbox_inches="tight")
     return os.fspath(path)
