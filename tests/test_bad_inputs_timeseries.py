@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import pickle
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass

@@ -242,7 +242,7 @@ def _agree(fingerprint: _Fingerprint, group: Any, device_hint: object, error: Ba
                                + ")")
     if differences:
         raise ValueError(f"{fingerprint.op}: the ranks disagree on " + "; ".join(differences) + ". Every rank must "
-                         f"pass the same shapes (except T), dtypes and options") from error
+                         "pass the same shapes (except T), dtypes and options") from error
     if failed:
         if error is not None:
             raise error
