@@ -110,3 +110,33 @@ def test_auto_backend_on_cpu_is_chunk():
     auto, _ = ops.gla(q, k, v, g)
     chunk, _ = ops.gla(q, k, v, g, backend="chunk")
     assert torch.equal(auto, chunk)
+
+
+def test_check_bool_takes_python_and_numpy_bools_only():
+    """numpy 2 names its bool type ``numpy.bool`` (``bool_`` is an alias): both must pass, as must ``True``."""
+    import numpy as np
+
+    from seqcore.ops.validation import check_bool
+
+    assert check_bool("flag", True) is True and check_bool("flag", np.True_) is True
+    assert check_bool("flag", np.bool_(False)) is False
+    for bad in ("no", 1, 0, None, np.int64(1), torch.tensor(True)):
+        with pytest.raises(TypeError, match="flag must be a bool"):
+            check_bool("flag", bad)
+
+
+def test_value_checks_see_nan_anywhere():
+    """The range checks reduce with aminmax, which must propagate NaN from any position."""
+    from seqcore.ops.validation import check_finite, check_log_decay, check_range
+
+    for n in (1, 7, 33, 4097):
+        for pos in {0, n // 2, n - 1}:
+            t = -torch.rand(n)
+            t[pos] = float("nan")
+            with pytest.raises(ValueError, match="no NaN"):
+                check_log_decay("g", t)
+            with pytest.raises(ValueError, match="no NaN"):
+                check_range("beta", t, -1.0, 1.0)
+            with pytest.raises(ValueError, match="must be finite"):
+                check_finite("a", t)
+    check_log_decay("g", torch.tensor([0.0, -float("inf")]))

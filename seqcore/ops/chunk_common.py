@@ -24,6 +24,7 @@ def segment_sums(g: Tensor) -> Tensor:
     Each segment is summed directly rather than as a difference ``b_i - b_j`` of prefix sums ``b``: the
     difference loses ``|b| * eps``, about 1e-4 relative for decays of -20 per step over 64 steps, which is the
     whole float32 budget of the decays that survive. Row ``C - 1`` holds the decays ``b_C - b_j`` to the chunk end.
+    A ``-inf`` step (a reset) only ever adds, so every segment that spans it is ``-inf`` and none is NaN.
     """
     c = g.shape[-1]
     below = causal_mask(c, g.device, strict=True)

@@ -54,6 +54,15 @@ def compute_dtype(tensors: Sequence[Tensor | None]) -> torch.dtype:
     return torch.float64 if any(t is not None and t.dtype == torch.float64 for t in tensors) else torch.float32
 
 
+def _nonempty_backend(backend: str, out_ref: Tensor) -> str:
+    """The backend that runs a call whose output is empty (B, H or V = 0; ``scan``: D = 0).
+
+    The step loop: its empty tensor maths needs no launch parameters or chunk reshapes, and it keeps every input
+    in the autograd graph, so backward gives empty gradients.
+    """
+    return "recurrent" if out_ref.numel() == 0 else backend
+
+
 def _chunk_multiple(family: Family, named: dict[str, Tensor | None], max_len: int) -> int:
     size = family.chunk_size(named) if callable(family.chunk_size) else family.chunk_size
     # Short sequences use a smaller power-of-two chunk rather than padding up to the full chunk size.
@@ -77,7 +86,10 @@ def forward(
     scale_arg = (scale,) if family.uses_scale else ()
     dtype = compute_dtype([*tensors, initial_state])
     h0 = None if initial_state is None else initial_state.to(dtype)
+    backend = _nonempty_backend(backend, out_ref)
     if backend == "triton":
+        # The kernels index with contiguous strides (a transposed initial state would be read transposed).
+        h0 = None if h0 is None else h0.contiguous()
         fwd, _ = family.triton_kernels()
         packed = [None if t is None else layout.to_packed(t) for t in tensors]
         out, final = fwd(*packed, *scale_arg, h0, layout.cu_seqlens(out_ref.device))
@@ -118,6 +130,7 @@ def backward(
     d_final: Tensor | None,
 ) -> list[Tensor | None]:
     """Gradients for ``tensors`` and ``initial_state`` (``None`` where the input is ``None``)."""
+    backend = _nonempty_backend(backend, dict(zip(family.inputs, tensors))[family.out_like])
     if backend == "triton":
         return _triton_backward(family, tensors, initial_state, cu_seqlens, scale, reverse, d_out, d_final)
     with _autograd_inside_op():

@@ -24,7 +24,8 @@ class SequenceLayout:
             self.max_len = length
             self._cu = None
         else:
-            self._cu = cu_seqlens.long()
+            # contiguous: the Triton kernels read the offsets with unit stride
+            self._cu = cu_seqlens.long().contiguous()
             self.num_seqs = self._cu.numel() - 1
             self.max_len = int((self._cu[1:] - self._cu[:-1]).max())
 
@@ -70,7 +71,7 @@ class SequenceLayout:
         inverse = torch.empty(self.batch * self.length, dtype=torch.long, device=y.device)
         inverse[idx[valid]] = slot[valid]
         rest = y.shape[2:]
-        out = y.reshape(-1, *rest).index_select(0, inverse)
+        out = y.reshape(idx.numel(), *rest).index_select(0, inverse)
         return out.view(self.batch, self.length, *rest)
 
     def _packed_flip_index(self, device: torch.device) -> Tensor:

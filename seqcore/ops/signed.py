@@ -10,9 +10,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-# log|a| is clamped here so that a = 0 stays finite in log space; e^-60 is below float32 resolution of 1.
-_MIN_LOG = -60.0
-
 
 def cumulative_signs(a: Tensor, cu_seqlens: Tensor | None, reverse: bool) -> Tensor:
     """``sigma_t`` in ``{-1, 1}``: the sign of ``prod a`` from each sequence's first processed step to step t.
@@ -24,7 +21,7 @@ def cumulative_signs(a: Tensor, cu_seqlens: Tensor | None, reverse: bool) -> Ten
     if cu_seqlens is None:
         count = negative.flip(1).cumsum(1).flip(1) if reverse else forward
     else:
-        cu = cu_seqlens.long()
+        cu = cu_seqlens.long().contiguous()
         pos = torch.arange(a.shape[1], device=a.device)
         seq = torch.searchsorted(cu[1:], pos, right=True)
         total = torch.cat([forward.new_zeros(1, 1, *a.shape[2:]), forward], dim=1)
@@ -37,5 +34,9 @@ def cumulative_signs(a: Tensor, cu_seqlens: Tensor | None, reverse: bool) -> Ten
 
 
 def signed_log_decay(a: Tensor) -> Tensor:
-    """``log|a|``, clamped below at -60 so that ``a = 0`` stays finite."""
-    return a.abs().clamp_min(torch.finfo(a.dtype).tiny).log().clamp_min(_MIN_LOG)
+    """``log|a|``, with ``-inf`` for ``a = 0``: an exact reset of the state, as ``g = -inf`` is in ``gla``.
+
+    The gradient at ``a = 0`` is 0, the gradient of a ``-inf`` log decay (``1 / a`` is never evaluated there).
+    """
+    zero = a == 0
+    return a.abs().masked_fill(zero, 1.0).log().masked_fill(zero, float("-inf"))

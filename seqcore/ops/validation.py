@@ -1,6 +1,8 @@
 """Input checks shared by the public operators: each error names the argument and what was expected."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -29,7 +31,8 @@ def check_bool(name: str, value: object) -> bool:
     """
     if isinstance(value, bool):
         return value
-    if type(value).__name__ == "bool_" and type(value).__module__ == "numpy":
+    # numpy 2 names the type ``numpy.bool`` (``numpy.bool_`` is an alias); numpy 1 named it ``bool_``
+    if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):
         return bool(value)
     raise TypeError(f"{name} must be a bool (True or False), got {type(value).__name__} {value!r}")
 
@@ -39,22 +42,44 @@ def check_shape(name: str, t: Tensor, expected: tuple[int, ...], layout: str) ->
         raise ValueError(f"{name} must have shape {layout} = {tuple(expected)}, got {tuple(t.shape)}")
 
 
-def check_same_device(**tensors: Tensor | None) -> None:
-    devices = {name: t.device for name, t in tensors.items() if t is not None}
+def check_same_device(**tensors: object) -> None:
+    """One device for every tensor, and one that holds data (the value checks and the kernels read it).
+
+    Arguments that are not tensors are left to their own type checks.
+    """
+    devices = {name: t.device for name, t in tensors.items() if isinstance(t, Tensor)}
     if len(set(devices.values())) > 1:
         raise ValueError(f"all tensors must be on one device, got {devices}")
+    if any(d.type == "meta" for d in devices.values()):
+        raise ValueError("tensors on the 'meta' device hold no data; the operators need real tensors (CPU or CUDA)")
+
+
+def _bounds(t: Tensor) -> tuple[float, float]:
+    """``(min, max)`` in one pass without a full-size temporary; NaN anywhere makes both NaN."""
+    low, high = torch.aminmax(t)
+    return low.item(), high.item()
 
 
 def check_log_decay(name: str, g: Tensor) -> None:
-    if _values_checkable() and not bool((g <= 0).all()):
-        raise ValueError(f"{name} is a log decay and must be <= 0 everywhere (no NaN); got max {g.max().item()}")
+    """``g <= 0`` everywhere; ``-inf`` (a full reset of the state) is allowed, NaN and ``+inf`` are not."""
+    if _values_checkable() and g.numel():
+        high = g.amax().item()
+        if not high <= 0:
+            raise ValueError(f"{name} is a log decay and must be <= 0 everywhere (no NaN); got max {high}")
+
+
+def check_finite(name: str, t: Tensor) -> None:
+    if _values_checkable() and t.numel():
+        low, high = _bounds(t)
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError(f"{name} must be finite (no NaN or inf); got values in [{low}, {high}]")
 
 
 def check_range(name: str, t: Tensor, low: float, high: float) -> None:
-    if _values_checkable() and not bool(((t >= low) & (t <= high)).all()):
-        raise ValueError(
-            f"{name} must lie in [{low}, {high}] (no NaN); got values in [{t.min().item()}, {t.max().item()}]"
-        )
+    if _values_checkable() and t.numel():
+        t_low, t_high = _bounds(t)
+        if not (low <= t_low and t_high <= high):
+            raise ValueError(f"{name} must lie in [{low}, {high}] (no NaN); got values in [{t_low}, {t_high}]")
 
 
 def check_cu_seqlens(cu_seqlens: Tensor | None, batch: int, length: int) -> int:
@@ -62,7 +87,8 @@ def check_cu_seqlens(cu_seqlens: Tensor | None, batch: int, length: int) -> int:
     if cu_seqlens is None:
         return batch
     if not isinstance(cu_seqlens, Tensor) or cu_seqlens.dtype not in (torch.int32, torch.int64):
-        raise TypeError("cu_seqlens must be an int32 or int64 tensor [0, t1, ..., T]")
+        got = cu_seqlens.dtype if isinstance(cu_seqlens, Tensor) else type(cu_seqlens).__name__
+        raise TypeError(f"cu_seqlens must be an int32 or int64 tensor [0, t1, ..., T], got {got}")
     if cu_seqlens.dim() != 1 or cu_seqlens.numel() < 2:
         raise ValueError(f"cu_seqlens must be 1-D with at least 2 entries [0, ..., T], got shape {tuple(cu_seqlens.shape)}")
     if batch != 1:
@@ -90,6 +116,8 @@ def check_scale(scale: float | None, head_dim: int) -> float:
         return head_dim**-0.5
     if not isinstance(scale, (int, float)) or isinstance(scale, bool):
         raise TypeError(f"scale must be a float or None, got {type(scale).__name__}")
+    if not math.isfinite(scale):
+        raise ValueError(f"scale must be finite, got {scale}")
     return float(scale)
 
 

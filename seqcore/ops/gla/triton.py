@@ -7,7 +7,8 @@ registers; no intermediate state is ever written.
 Backward: a forward-in-time pass recomputes ``S_t`` for ``dq_t = scale * S_t do_t``, then a
 reverse pass carries ``dS_t = scale * q_t do_t^T + diag(exp(g_{t+1})) dS_{t+1}`` for ``dk``/``dv``.
 With ``b_t`` the cumulative log decay, ``dL/db_t = q_t * dq_t - k_t * dk_t`` (plus ``sum_v S_T * dht``
-at the last step), and ``dg_t`` is the reverse cumulative sum of ``dL/db`` within the sequence.
+at the last step), and ``dg_t`` is the reverse cumulative sum of ``dL/db`` within the sequence, restarted at 0
+at each reset (``g_t = -inf``), where it is exactly 0.
 ``dq`` and ``dk`` reduce over V, so each value block writes a float32 partial summed afterwards;
 the ``dL/db`` terms are linear in those partials, so each block also runs its own partial ``dg`` sum.
 """
@@ -23,13 +24,27 @@ _NO_GATE, _SCALAR_GATE, _KEY_GATE = 0, 1, 2
 
 
 @triton.jit
+def _log_gate(g, t, i_h, H, K, o_k, m_k, GATE: tl.constexpr):
+    """g_t: a scalar per head, or a (BK,) vector per key."""
+    if GATE == 1:
+        b_g = tl.load(g + t * H + i_h).to(tl.float32)
+    else:
+        b_g = tl.load(g + (t * H + i_h) * K + o_k, mask=m_k, other=0.).to(tl.float32)
+    return b_g
+
+
+@triton.jit
+def _rows(b_g, GATE: tl.constexpr):
+    """A per-key vector as a (BK, 1) column that scales the rows of a (BK, BV) state tile; a scalar as is."""
+    if GATE == 2:
+        b_g = b_g[:, None]
+    return b_g
+
+
+@triton.jit
 def _state_decay(g, t, i_h, H, K, o_k, m_k, GATE: tl.constexpr):
     """exp(g_t) for the rows of a (BK, BV) state tile: a scalar per head, a (BK, 1) column per key."""
-    if GATE == 1:
-        b_d = tl.exp(tl.load(g + t * H + i_h).to(tl.float32))
-    else:
-        b_d = tl.exp(tl.load(g + (t * H + i_h) * K + o_k, mask=m_k, other=0.).to(tl.float32))[:, None]
-    return b_d
+    return _rows(tl.exp(_log_gate(g, t, i_h, H, K, o_k, m_k, GATE)), GATE)
 
 
 @triton.jit
@@ -142,14 +157,18 @@ def _gla_bwd_dkv_kernel(
         tl.store(dk + o_tk, b_dk, mask=m_k)
         tl.store(dv + o_tv, tl.sum(dS * b_k[:, None], axis=0).to(dv.dtype.element_ty), mask=m_v)
         if GATE != 0:
+            b_g = _log_gate(g, t, i_h, H, K, o_k, m_k, GATE)
             b_dq = tl.load(dq + o_tk, mask=m_k, other=0.)
             b_dg += b_q * b_dq - b_k * b_dk
+            # g_t = -inf resets the state: dg_t = exp(g_t) <dS_t, S_{t-1}> is exactly 0, so the sum restarts here
+            # (what it holds adds up to 0 only before rounding) and dg of the earlier steps needs none of it.
+            b_dg = tl.where(b_g == float("-inf"), 0., b_dg)
             if GATE == 1:
                 tl.store(dg + t * H + i_h, tl.sum(b_dg))
             else:
                 tl.store(dg + o_tk, b_dg, mask=m_k)
             # dS now carries diag(exp(g_t)) dS_t into step t-1
-            dS *= _state_decay(g, t, i_h, H, K, o_k, m_k, GATE)
+            dS *= _rows(tl.exp(b_g), GATE)
     if HAS_H0:
         tl.store(dh0 + o_state, dS.to(dh0.dtype.element_ty), mask=m_kv)
 
