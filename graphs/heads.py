@@ -50,7 +50,9 @@ class TaskHead(nn.Module):
             return self.mlp(h)
         if self.level == "edge":
             _check_edge_label_index(edge_label_index, h)
-            u, v = h[edge_label_index[0]], h[edge_label_index[1]]
+            # index_select, not h[index]: indexing's backward adds repeated rows with unordered atomics when
+            # multi-threaded, so the gradient would change with the thread count and between runs.
+            u, v = h.index_select(0, edge_label_index[0]), h.index_select(0, edge_label_index[1])
             return self.mlp(torch.cat([u * v, u + v], dim=-1))
         if not isinstance(batch, Tensor) or batch.dtype != torch.int64 or tuple(batch.shape) != (h.shape[0],):
             raise ValueError(f"batch must be an int64 tensor of shape ({h.shape[0]},), one graph id per node")

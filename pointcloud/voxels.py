@@ -230,7 +230,9 @@ class DynamicVFE(nn.Module):
         pts = points[keep]
         xyz = pts[:, :3]
         centre = grid.voxel_centers(voxels.coords, dtype=pts.dtype)
-        parts = [pts, xyz - voxels.mean[idx, :3].to(pts.dtype), xyz - centre[idx]]
+        # Gathers with repeated indices go through index_select: plain indexing's backward adds the rows with
+        # unordered atomics when multi-threaded, so gradients would change with the thread count and between runs.
+        parts = [pts, xyz - voxels.mean[:, :3].index_select(0, idx).to(pts.dtype), xyz - centre.index_select(0, idx)]
         if self.with_distance:
             parts.append(xyz.norm(dim=1, keepdim=True))
         feat = torch.cat(parts, dim=1)
@@ -239,5 +241,5 @@ class DynamicVFE(nn.Module):
             feat = torch.relu(layer["norm"](layer["linear"](feat)))
             pooled = _scatter_max(feat, idx, v)
             if i + 1 < len(self.layers):
-                feat = torch.cat([feat, pooled[idx]], dim=1)
+                feat = torch.cat([feat, pooled.index_select(0, idx)], dim=1)
         return pooled
