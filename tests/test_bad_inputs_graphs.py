@@ -10,13 +10,13 @@ import functools
 import re
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
+from bad_inputs import Documented, assert_unique, expect
 from crafted import WritesMarker
 from graph_files import write_tu
 from graphs import GNNBaseline, GSMConv, GSMPlusPlus, LocalEncoder, PlanMixer, TaskHead, TokenizationMixture
@@ -36,14 +36,6 @@ from graphs.tokenize import (
 
 NAN, INF = float("nan"), float("inf")
 LONG = torch.int64
-
-
-@dataclass(frozen=True)
-class Documented:
-    """A documented result: ``check(result)`` must hold."""
-
-    check: Callable[[Any], bool]
-    what: str
 
 
 def feats(n: int = 5, f: int = 6, fill: float | None = None, **kwargs: Any) -> torch.Tensor:
@@ -393,15 +385,9 @@ CASES: list[tuple[str, str, Callable[[Path], Any], Any]] = [
     "entry, description, call, expected", CASES, ids=[f"{e} | {d}" for e, d, _, _ in CASES]
 )
 def test_bad_input(tmp_path: Path, entry: str, description: str, call: Callable[[Path], Any], expected: Any) -> None:
-    if isinstance(expected, Documented):
-        assert expected.check(call(tmp_path)), expected.what
-        return
-    kind, pattern = expected
-    with pytest.raises(kind, match=pattern):
-        call(tmp_path)
+    expect(lambda: call(tmp_path), expected)
 
 
 def test_the_table_has_one_row_per_case() -> None:
-    keys = [(entry, description) for entry, description, _, _ in CASES]
-    assert len(keys) == len(set(keys))
+    assert_unique([(entry, description) for entry, description, _, _ in CASES])
     assert all(isinstance(e, Documented) or (issubclass(e[0], Exception) and re.compile(e[1])) for *_, e in CASES)

@@ -2,21 +2,21 @@
 
 A row is ``(entry point: input description, call, expected)``: ``call(tmp_path)`` runs the entry point (writing any
 file it needs into ``tmp_path``), ``expected`` is ``Raises(type, regex)`` -- the message must name the argument or
-the file and line -- or ``Returns(check, doc)``, a documented result. The classes covered: wrong shapes and ranks,
+the file and line -- or ``Documented(check, doc)``, a documented result. The classes covered: wrong shapes and ranks,
 dtypes, devices (the ``meta`` device stands in for a second device), NaN and inf, empty inputs, out-of-range values,
 malformed files, non-bool flags.
 """
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
+from bad_inputs import Documented, Raises, assert_unique, expect
 from kitti_files import CALIB_TEXT
 from pointcloud import (
     Compose, collate, DynamicVFE, GTDatabase, GTSampling, KittiDataset, ObjectNoise, RandomFlip, RandomRotation,
@@ -36,18 +36,6 @@ from pointcloud.lion import (
     LIONConfig, LIONDetector, SparseBEV, dense_bev, expand_voxels, generate_voxels, merge_voxels, partition,
 )
 from pointcloud.synthetic import kitti_calibration
-
-
-@dataclass(frozen=True)
-class Raises:
-    type: type[BaseException]
-    match: str
-
-
-@dataclass(frozen=True)
-class Returns:
-    check: Callable[[Any], bool]
-    doc: str
 
 
 NAN, INF = float("nan"), float("inf")
@@ -171,7 +159,7 @@ CASES = [
     pytest.param(lambda t: read_points(_points_file(t, [[1, 2, 3, INF]])),
                  Raises(ValueError, r"scan\.bin: point 0 .*NaN or inf"), id="read_points: inf intensity"),
     pytest.param(lambda t: read_points(_file(t, "scan.bin", b"")),
-                 Returns(lambda r: r.shape == (0, 4) and r.dtype == np.float32, "an empty scan: (0, 4)"),
+                 Documented(lambda r: r.shape == (0, 4) and r.dtype == np.float32, "an empty scan: (0, 4)"),
                  id="read_points: empty file"),
     pytest.param(lambda t: read_points(t / "missing.bin"), Raises(FileNotFoundError, r"missing\.bin"),
                  id="read_points: missing file"),
@@ -190,7 +178,7 @@ CASES = [
     pytest.param(lambda t: read_labels(_file(t, "label.txt", LABEL.replace("600.00", "6OO"))),
                  Raises(ValueError, r"label\.txt:1: non-numeric field"), id="read_labels: non-numeric"),
     pytest.param(lambda t: read_labels(_file(t, "label.txt", "")),
-                 Returns(lambda r: r == [], "a frame without objects: []"), id="read_labels: empty file"),
+                 Documented(lambda r: r == [], "a frame without objects: []"), id="read_labels: empty file"),
     pytest.param(lambda t: read_labels(_file(t, "label.txt", RESULT.replace(" 0.9\n", " nan\n"))),
                  Raises(ValueError, r"label\.txt:1: .*score.* must be finite"), id="read_labels: NaN score"),
     pytest.param(lambda t: write_labels(t / "l.txt", [_object(alpha=NAN)]),
@@ -271,10 +259,10 @@ CASES = [
                  Raises(ValueError, r"points column 3 .*NaN or inf"), id="voxelize: NaN intensity"),
     pytest.param(lambda t: voxelize(torch.tensor([[INF, 0.1, 0.1, 1.0], [0.1, 0.1, 0.1, 1.0]]), None,
                                     GRID),
-                 Returns(lambda v: v.num_voxels == 1 and v.dropped == 1, "inf coordinates are out of range: dropped"),
+                 Documented(lambda v: v.num_voxels == 1 and v.dropped == 1, "inf coordinates are out of range: dropped"),
                  id="voxelize: inf coordinate"),
     pytest.param(lambda t: voxelize(torch.zeros(0, 4), None, GRID),
-                 Returns(lambda v: v.num_voxels == 0 and v.coords.shape == (0, 4), "no points: no voxels"),
+                 Documented(lambda v: v.num_voxels == 0 and v.coords.shape == (0, 4), "no points: no voxels"),
                  id="voxelize: empty"),
     pytest.param(lambda t: voxelize(torch.full((2, 4), 0.1), torch.tensor([0.0, 0.7]), GRID),
                  Raises(TypeError, r"batch must be an integer tensor"), id="voxelize: float batch"),
@@ -317,7 +305,7 @@ CASES = [
     pytest.param(lambda t: boxes_camera_to_lidar(GOOD, "calib"), Raises(TypeError, r"calib must be a Calibration"),
                  id="boxes_camera_to_lidar: calib a string"),
     pytest.param(lambda t: boxes_lidar_to_camera(torch.zeros(0, 7, dtype=torch.float64), _calib()),
-                 Returns(lambda r: r.shape == (0, 7), "no boxes: (0, 7)"), id="boxes_lidar_to_camera: empty"),
+                 Documented(lambda r: r.shape == (0, 7), "no boxes: (0, 7)"), id="boxes_lidar_to_camera: empty"),
     pytest.param(lambda t: box_corners(_with(GOOD, (0, 3), -1.0)),
                  Raises(ValueError, r"boxes\[0\] has a non-positive size"),
                  id="box_corners: negative size"),
@@ -325,7 +313,7 @@ CASES = [
                  Raises(ValueError, r"points must be a tensor of shape \(N, 3\+\)"),
                  id="points_in_boxes: 2 columns"),
     pytest.param(lambda t: points_in_boxes(torch.tensor([[NAN, 0.0, -1.0]]), GOOD),
-                 Returns(lambda r: r.shape == (2, 1) and not r.any(), "a NaN point lies in no box"),
+                 Documented(lambda r: r.shape == (2, 1) and not r.any(), "a NaN point lies in no box"),
                  id="points_in_boxes: NaN point"),
     pytest.param(lambda t: points_in_boxes(torch.zeros(3, 3, device="meta"), GOOD),
                  Raises(ValueError, r"one device"), id="points_in_boxes: points on another device"),
@@ -348,7 +336,7 @@ CASES = [
     pytest.param(lambda t: bev_iou(_with(GOOD, (0, 4), 0.0), GOOD), Raises(ValueError, r"a has non-positive sizes"),
                  id="bev_iou: zero width"),
     pytest.param(lambda t: bev_iou(torch.zeros(0, 7, dtype=torch.float64), GOOD),
-                 Returns(lambda r: r.shape == (0, 2), "no boxes: an empty (0, K) matrix"), id="bev_iou: empty"),
+                 Documented(lambda r: r.shape == (0, 2), "no boxes: an empty (0, K) matrix"), id="bev_iou: empty"),
     pytest.param(lambda t: bev_iou([box()], GOOD),
                  Raises(ValueError, r"a must be a torch\.Tensor"), id="bev_iou: a list"),
     pytest.param(lambda t: bev_iou_aligned(GOOD, GOOD[:1]),
@@ -358,7 +346,7 @@ CASES = [
     pytest.param(lambda t: iou_3d(_with(GOOD, (0, 0), INF), GOOD), Raises(ValueError, r"a contains NaN or infinite"),
                  id="iou_3d: inf"),
     pytest.param(lambda t: iou_3d(GOOD, torch.zeros(0, 7, dtype=torch.float64)),
-                 Returns(lambda r: r.shape == (2, 0), "no boxes: an empty (M, 0) matrix"), id="iou_3d: empty"),
+                 Documented(lambda r: r.shape == (2, 0), "no boxes: an empty (M, 0) matrix"), id="iou_3d: empty"),
     pytest.param(lambda t: iou_3d_aligned(GOOD, _with(GOOD, (0, 1), NAN)), Raises(ValueError, r"b contains NaN"),
                  id="iou_3d_aligned: NaN"),
     pytest.param(lambda t: rotated_bev_intersection(GOOD, GOOD.to("meta")),
@@ -372,7 +360,7 @@ CASES = [
     pytest.param(lambda t: nms_rotated(boxes(box(), box(x=10.2)), torch.tensor([NAN, 0.9]), 0.5),
                  Raises(ValueError, r"scores\[0\] is NaN"), id="nms_rotated: NaN score over a 0.9 one"),
     pytest.param(lambda t: nms_rotated(boxes(box(), box(x=10.2)), torch.tensor([INF, 0.9]), 0.5),
-                 Returns(lambda r: r.tolist() == [0], "an inf score ranks first"), id="nms_rotated: inf score"),
+                 Documented(lambda r: r.tolist() == [0], "an inf score ranks first"), id="nms_rotated: inf score"),
     pytest.param(lambda t: nms_rotated(GOOD, torch.tensor([0.9]), 0.5),
                  Raises(ValueError, r"scores must have shape \(2,\)"),
                  id="nms_rotated: scores length"),
@@ -392,7 +380,7 @@ CASES = [
     pytest.param(lambda t: nms_rotated(GOOD.long(), SCORES, 0.5), Raises(ValueError, r"boxes must be a floating-point"),
                  id="nms_rotated: int boxes"),
     pytest.param(lambda t: nms_rotated(torch.zeros(0, 7), torch.zeros(0), 0.5),
-                 Returns(lambda r: r.shape == (0,) and r.dtype == torch.int64, "no boxes: no indices"),
+                 Documented(lambda r: r.shape == (0,) and r.dtype == torch.int64, "no boxes: no indices"),
                  id="nms_rotated: empty"),
     pytest.param(lambda t: nms_rotated(GOOD, SCORES, NAN), Raises(ValueError, r"iou_threshold must lie in \[0, 1\]"),
                  id="nms_rotated: NaN threshold"),
@@ -402,7 +390,7 @@ CASES = [
                  Raises(ValueError, r"pre_max must be a non-negative"),
                  id="nms_rotated: pre_max -1"),
     pytest.param(lambda t: nms_rotated(GOOD, SCORES, 0.5, pre_max=0),
-                 Returns(lambda r: r.shape == (0,), "pre_max=0 keeps nothing"), id="nms_rotated: pre_max 0"),
+                 Documented(lambda r: r.shape == (0,), "pre_max=0 keeps nothing"), id="nms_rotated: pre_max 0"),
     pytest.param(lambda t: nms_rotated(GOOD, SCORES, 0.5, post_max=1.5), Raises(TypeError, r"post_max must be an int"),
                  id="nms_rotated: float post_max"),
     pytest.param(lambda t: nms_rotated(GOOD, SCORES, 0.5, use_3d=_FLAG), Raises(TypeError, r"use_3d must be a bool"),
@@ -417,16 +405,16 @@ CASES = [
     pytest.param(lambda t: multiclass_nms(GOOD, SCORES, torch.tensor([0, 1]), 0.5, use_3d=1),
                  Raises(TypeError, r"use_3d must be a bool"), id="multiclass_nms: use_3d=1"),
     pytest.param(lambda t: multiclass_nms(torch.zeros(0, 7), torch.zeros(0), torch.zeros(0, dtype=torch.long), 0.5),
-                 Returns(lambda r: r.shape == (0,), "no boxes: no indices"), id="multiclass_nms: empty"),
+                 Documented(lambda r: r.shape == (0,), "no boxes: no indices"), id="multiclass_nms: empty"),
     # ---------------------------------------------------------------------------------------- KITTI evaluation
     pytest.param(lambda t: evaluate([_frames()[0]], []),
                  Raises(ValueError, r"1 ground-truth frames but 0 detection frames"),
                  id="evaluate: mismatched frames"),
     pytest.param(lambda t: evaluate(*map(list, zip(_frames(np.zeros((0, 7)))))),
-                 Returns(lambda r: r.ap[("Car", "3d", "easy")] == 0.0 and r.num_gt[("Car", "3d", "easy")] == 1,
+                 Documented(lambda r: r.ap[("Car", "3d", "easy")] == 0.0 and r.num_gt[("Car", "3d", "easy")] == 1,
                          "no detections: AP 0 over the counted ground truth"), id="evaluate: empty detections"),
     pytest.param(lambda t: evaluate([], []),
-                 Returns(lambda r: r.num_gt[("Car", "3d", "easy")] == 0 and r.ap[("Car", "3d", "easy")] == 0.0,
+                 Documented(lambda r: r.num_gt[("Car", "3d", "easy")] == 0 and r.ap[("Car", "3d", "easy")] == 0.0,
                                                      "no frames: AP 0, num_gt 0"), id="evaluate: no frames"),
     pytest.param(lambda t: _frames(scores=np.array([NAN])), Raises(ValueError, r"scores must be finite"),
                  id="FrameBoxes: NaN score"),
@@ -505,7 +493,7 @@ CASES = [
     pytest.param(lambda t: flip_sample(_sample(), axis="z"),
                  Raises(ValueError, r"axis must be"), id="flip_sample: axis z"),
     pytest.param(lambda t: flip_sample(_sample(points=np.zeros((0, 4)), gt_boxes=np.zeros((0, 7)), names=np.array([]))),
-                 Returns(lambda r: r["points"].shape == (0, 4) and r["gt_boxes"].shape == (0, 7),
+                 Documented(lambda r: r["points"].shape == (0, 4) and r["gt_boxes"].shape == (0, 7),
                          "an empty scene stays empty"),
                  id="flip_sample: empty scene"),
     pytest.param(lambda t: rotate_sample(_sample(), NAN),
@@ -551,7 +539,7 @@ CASES = [
                  Raises(ValueError, r"sample_groups counts must be >= 0"),
                  id="GTSampling: negative count"),
     pytest.param(lambda t: GTSampling(GTDatabase.build([_sample()]), {"Car": 3}, min_points=1)(_sample(), _RNG),
-                 Returns(lambda r: len(r["gt_boxes"]) == 1, "a full database adds nothing that collides"),
+                 Documented(lambda r: len(r["gt_boxes"]) == 1, "a full database adds nothing that collides"),
                  id="GTSampling: only colliding candidates"),
     pytest.param(lambda t: GTDatabase.build([_sample(points=np.array([[1.0, 2.0, NAN, 0.0]]))]),
                  Raises(ValueError, r"points contains NaN or inf"), id="GTDatabase.build: NaN point"),
@@ -585,10 +573,10 @@ CASES = [
                  Raises(ValueError, r"points must be on the model's device"),
                  id="LIONDetector.forward: points on another device"),
     pytest.param(lambda t: _model()(_with(_points(), (0, 1), INF), 1),
-                 Returns(lambda r: torch.isfinite(r["box"]).all(), "an inf coordinate is out of range: dropped"),
+                 Documented(lambda r: torch.isfinite(r["box"]).all(), "an inf coordinate is out of range: dropped"),
                  id="LIONDetector.forward: inf coordinate"),
     pytest.param(lambda t: _model().predict(torch.zeros(0, 5), 2),
-                 Returns(lambda r: len(r) == 2 and all(len(d["boxes"]) == len(d["names"]) for d in r),
+                 Documented(lambda r: len(r) == 2 and all(len(d["boxes"]) == len(d["names"]) for d in r),
                          "empty scans: one (possibly empty) detection list per sample"),
                  id="LIONDetector.predict: empty scans"),
     pytest.param(lambda t: _model().predict(_with(_points(), (0, 2), NAN), 1), Raises(ValueError, r"NaN coordinates"),
@@ -609,10 +597,10 @@ CASES = [
                  Raises(ValueError, r"gt_boxes\[0, 0\] has a non-positive size"),
                  id="LIONDetector.loss: zero-size gt box"),
     pytest.param(lambda t: _model().loss(_preds(), *_gt(rows=(box(dx=0.0),), classes=(0,))),
-                 Returns(lambda r: torch.isfinite(r[0]), "padding rows (class 0) are not looked at"),
+                 Documented(lambda r: torch.isfinite(r[0]), "padding rows (class 0) are not looked at"),
                  id="LIONDetector.loss: zero-size padding row"),
     pytest.param(lambda t: _model().loss(_preds(), torch.zeros(1, 0, 7), torch.zeros(1, 0, dtype=torch.long)),
-                 Returns(lambda r: torch.isfinite(r[0]) and r[1]["box"] == 0.0, "no objects: heatmap loss only"),
+                 Documented(lambda r: torch.isfinite(r[0]) and r[1]["box"] == 0.0, "no objects: heatmap loss only"),
                  id="LIONDetector.loss: no objects"),
     pytest.param(lambda t: _model().loss({"heatmap": torch.zeros(1, 1, 4, 4)}, *_gt()),
                  Raises(ValueError, r"preds must hold 'heatmap' and 'box'"), id="LIONDetector.loss: missing box map"),
@@ -634,7 +622,7 @@ CASES = [
     pytest.param(lambda t: partition(VOXELS, (4, 4, 4), 8, shift=_FLAG), Raises(TypeError, r"shift must be a bool"),
                  id="partition: shift='no'"),
     pytest.param(lambda t: partition(VOXELS[:0], (4, 4, 4), 8),
-                 Returns(lambda r: r.order.numel() == 0 and r.cu_seqlens.tolist() == [0], "no voxels: no groups"),
+                 Documented(lambda r: r.order.numel() == 0 and r.cu_seqlens.tolist() == [0], "no voxels: no groups"),
                  id="partition: empty"),
     pytest.param(lambda t: merge_voxels(VOXELS, torch.zeros(len(VOXELS), 4), (4, 8, 8), pool="sum"),
                  Raises(ValueError, r"pool must be 'mean' or 'max'"), id="merge_voxels: pool sum"),
@@ -649,7 +637,7 @@ CASES = [
     pytest.param(lambda t: generate_voxels(_with(VOXELS, (1, 2), 9), torch.ones(len(VOXELS), 4), (4, 8, 8)),
                  Raises(ValueError, r"coords must lie on the grid"), id="generate_voxels: voxel outside the grid"),
     pytest.param(lambda t: generate_voxels(VOXELS[:0], torch.ones(0, 4), (4, 8, 8)),
-                 Returns(lambda r: r[0].shape == (0, 4) and r[1].shape == (0, 4), "no voxels: nothing generated"),
+                 Documented(lambda r: r[0].shape == (0, 4) and r[1].shape == (0, 4), "no voxels: nothing generated"),
                  id="generate_voxels: empty"),
     pytest.param(lambda t: expand_voxels(torch.zeros(2, 4), merge_voxels(VOXELS, torch.zeros(6, 4), (4, 8, 8)),
                                          torch.zeros(6, 4)),
@@ -724,14 +712,8 @@ CASES = [
 
 @pytest.mark.parametrize("call, expected", CASES)
 def test_bad_input(tmp_path, call, expected):
-    if isinstance(expected, Raises):
-        with pytest.raises(expected.type, match=expected.match):
-            call(tmp_path)
-    else:
-        result = call(tmp_path)
-        assert expected.check(result), expected.doc
+    expect(lambda: call(tmp_path), expected)
 
 
 def test_every_row_has_a_unique_id():
-    ids = [case.id for case in CASES]
-    assert len(ids) == len(set(ids))
+    assert_unique([case.id for case in CASES])

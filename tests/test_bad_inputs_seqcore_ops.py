@@ -193,7 +193,6 @@ def numpy_bool_accepted() -> Documented:
 def rows_for(op: str) -> list[Row]:
     m, gt = main(op), gate(op)
     qkv = op != "scan"
-    lead = (B, T, 3) if op == "scan" else (B, T, H)
     rows = [
         # shapes and ranks
         Row(op, f"{m} rank 2", put(**{m: lambda t: t[0]}), Raises(ValueError, rf"{m} must have shape \(B, T, ")),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ pytest.importorskip("sklearn")
 
 import timm  # noqa: E402
 
+from bad_inputs import Documented, assert_unique, expect
 from crafted import WritesMarker  # noqa: E402
 from seqcore.nn import build_mixer  # noqa: E402
 from vision import (  # noqa: E402
@@ -39,14 +39,6 @@ from vision import (  # noqa: E402
 from vision.data import DigitsDataset  # noqa: E402
 
 NAN, INF = float("nan"), float("inf")
-
-
-@dataclass(frozen=True)
-class Documented:
-    """A documented result: ``check(result)`` must hold."""
-
-    check: Callable[[Any], bool]
-    what: str
 
 
 def tiny(**kwargs: Any) -> LightNet:
@@ -313,15 +305,9 @@ CASES: list[tuple[str, str, Callable[[Path], Any], Any]] = [
     "entry, description, call, expected", CASES, ids=[f"{e} | {d}" for e, d, _, _ in CASES]
 )
 def test_bad_input(tmp_path: Path, entry: str, description: str, call: Callable[[Path], Any], expected: Any) -> None:
-    if isinstance(expected, Documented):
-        assert expected.check(call(tmp_path)), expected.what
-        return
-    kind, pattern = expected
-    with pytest.raises(kind, match=pattern):
-        call(tmp_path)
+    expect(lambda: call(tmp_path), expected)
 
 
 def test_the_table_has_one_row_per_case() -> None:
-    keys = [(entry, description) for entry, description, _, _ in CASES]
-    assert len(keys) == len(set(keys))
+    assert_unique([(entry, description) for entry, description, _, _ in CASES])
     assert all(isinstance(e, Documented) or (issubclass(e[0], Exception) and re.compile(e[1])) for *_, e in CASES)
