@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 import seqcore.ops as ops
+from bad_inputs import Raises
 from reference import scan_ref
 
 OPS = {"scan": ops.scan, "gla": ops.gla, "gla_signed": ops.gla_signed, "delta_rule": ops.delta_rule}
@@ -42,12 +43,6 @@ def default_args(op: str) -> dict:
 
 def state_shape(op: str, n: int = B) -> tuple[int, ...]:
     return (n, 3) if op == "scan" else (n, H, K, V)
-
-
-@dataclass(frozen=True)
-class Raises:
-    exc: type[Exception]
-    match: str
 
 
 @dataclass(frozen=True)
@@ -357,7 +352,7 @@ def test_bad_input(row: Row, backend: str, monkeypatch) -> None:
         return fn(**call_args)
 
     if isinstance(row.expect, Raises):
-        with pytest.raises(row.expect.exc, match=row.expect.match):
+        with pytest.raises(row.expect.error, match=row.expect.match):
             run(args)
     else:
         row.expect.check(run, args)
