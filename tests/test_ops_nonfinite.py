@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 
 import seqcore.ops as ops
-from opcases import Case, make_inputs, new_seed, outputs_and_grads, rel_err
-from test_ops_numerics import TOL
+from opcases import TOL, Case, make_inputs, new_seed, outputs_and_grads, rel_err
 
 # Chunk length of the chunked backend per variant (and 4 for the per-key sub-chunks, 64 for the Triton delta
 # rule's checkpoints, patched down to 4 below): resets are placed around these boundaries.
@@ -196,7 +195,7 @@ TRITON_FULL = [(p, o) for p in PLACEMENTS for o in ("batch-h0", "varlen-rev-h0")
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_triton_resets_match_reference(variant: str, placement: str, option: str, monkeypatch) -> None:
     # The delta-rule backward restarts from a checkpoint every CHUNK_SIZE steps: small chunks put resets on them.
-    monkeypatch.setattr(importlib.import_module("seqcore.ops.delta_rule.triton"), "CHUNK_SIZE", 4)
+    monkeypatch.setattr(importlib.import_module("seqcore.ops.delta_rule.triton_recurrent"), "CHUNK_SIZE", 4)
     assert_resets_match(variant, placement, option, ["triton"], small=True)
 
 

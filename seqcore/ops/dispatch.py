@@ -4,8 +4,9 @@ Each family is exposed as a pair of ``torch.library`` custom ops (``seqcore::<fa
 ``seqcore::<family>_backward``) with fake implementations, so ``torch.compile`` treats a call as one node
 instead of tracing Python loops or breaking the graph on data-dependent ``cu_seqlens``. The step-loop and
 chunked backends get their gradients by recomputing the forward under autograd inside the backward op
-(activation memory stays at the inputs between forward and backward); the Triton backend calls its
-backward kernels.
+(activation memory stays at the inputs between forward and backward); the Triton backends call their
+backward kernels: ``seqcore.ops.<family>.triton_chunk`` or ``.triton_recurrent``, chosen by
+:func:`~seqcore.ops.backends.triton_kernel_kind`.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
+from .backends import triton_kernel_kind
 from .layout import SequenceLayout
 
 
@@ -44,8 +46,10 @@ class Family:
     # The Triton backward takes the forward output (after cu_seqlens), as the scan's does.
     triton_bwd_takes_output: bool = False
 
-    def triton_kernels(self) -> tuple[Callable, Callable]:
-        module = importlib.import_module(f"seqcore.ops.{self.name}.triton")
+    def triton_kernels(self, backend: str, max_len: int) -> tuple[Callable, Callable]:
+        """Forward and backward launchers of the Triton kernels ``backend`` runs for a longest sequence ``max_len``."""
+        kind = triton_kernel_kind(backend, max_len)
+        module = importlib.import_module(f"seqcore.ops.{self.name}.triton_{kind}")
         return getattr(module, f"{self.name}_fwd"), getattr(module, f"{self.name}_bwd")
 
 
@@ -87,10 +91,10 @@ def forward(
     dtype = compute_dtype([*tensors, initial_state])
     h0 = None if initial_state is None else initial_state.to(dtype)
     backend = _nonempty_backend(backend, out_ref)
-    if backend == "triton":
+    if backend.startswith("triton"):
         # The kernels index with contiguous strides (a transposed initial state would be read transposed).
         h0 = None if h0 is None else h0.contiguous()
-        fwd, _ = family.triton_kernels()
+        fwd, _ = family.triton_kernels(backend, layout.max_len)
         packed = [None if t is None else layout.to_packed(t) for t in tensors]
         out, final = fwd(*packed, *scale_arg, h0, layout.cu_seqlens(out_ref.device))
         return layout.from_packed(out), final
@@ -131,8 +135,8 @@ def backward(
 ) -> list[Tensor | None]:
     """Gradients for ``tensors`` and ``initial_state`` (``None`` where the input is ``None``)."""
     backend = _nonempty_backend(backend, dict(zip(family.inputs, tensors))[family.out_like])
-    if backend == "triton":
-        return _triton_backward(family, tensors, initial_state, cu_seqlens, scale, reverse, d_out, d_final)
+    if backend.startswith("triton"):
+        return _triton_backward(family, backend, tensors, initial_state, cu_seqlens, scale, reverse, d_out, d_final)
     with _autograd_inside_op():
         leaves = [None if t is None else t.detach().requires_grad_() for t in (*tensors, initial_state)]
         out, final = forward(family, backend, leaves[:-1], leaves[-1], cu_seqlens, scale, reverse)
@@ -149,11 +153,11 @@ def backward(
     return result
 
 
-def _triton_backward(family, tensors, initial_state, cu_seqlens, scale, reverse, d_out, d_final):
+def _triton_backward(family, backend, tensors, initial_state, cu_seqlens, scale, reverse, d_out, d_final):
     named = dict(zip(family.inputs, tensors))
     out_ref = named[family.out_like]
     layout = SequenceLayout(*out_ref.shape[:2], cu_seqlens, reverse)
-    _, bwd = family.triton_kernels()
+    fwd, bwd = family.triton_kernels(backend, layout.max_len)
     # The kernels index with contiguous strides; incoming gradients are often views (a slice or a cat's share of
     # a larger gradient), which they would read as garbage.
     packed = [None if t is None else layout.to_packed(t).contiguous() for t in tensors]
@@ -164,7 +168,6 @@ def _triton_backward(family, tensors, initial_state, cu_seqlens, scale, reverse,
     extra = ()
     if family.triton_bwd_takes_output:
         # Recomputed from float32 inputs so that low-precision inputs do not round the states it reads.
-        fwd, _ = family.triton_kernels()
         extra = (fwd(*[None if t is None else t.float() for t in packed], *scale_arg, h0, cu)[0],)
     grads = bwd(*packed, *scale_arg, h0, cu, *extra, layout.to_packed(d_out).contiguous(), dht)
     *d_inputs, d_h0 = grads
@@ -254,7 +257,7 @@ def register(family: Family) -> Callable[..., tuple[Tensor, Tensor]]:
 
     def apply(*args):
         backend = args[-1]
-        if backend == "triton" or torch.compiler.is_compiling():
+        if backend.startswith("triton") or torch.compiler.is_compiling():
             return fwd_op(*args)
         tensors, (h0, cu, scale, reverse, _) = list(args[:n_in]), args[n_in:]
         return forward(family, backend, tensors, h0, cu, scale, reverse)

@@ -122,8 +122,8 @@ def check_scale(scale: float | None, head_dim: int) -> float:
 
 
 def check_triton_dtype(backend: str, **tensors: Tensor | None) -> None:
-    if backend != "triton":
+    if not backend.startswith("triton"):
         return
     for name, t in tensors.items():
         if t is not None and t.dtype == torch.float64:
-            raise TypeError(f"backend='triton' supports float32/bfloat16/float16, but {name} is float64")
+            raise TypeError(f"backend={backend!r} supports float32/bfloat16/float16, but {name} is float64")
