@@ -16,6 +16,15 @@ from reference import delta_rule_ref, gla_ref, scan_ref
 # float32 against float64: observed errors are ~1e-7; an off-by-one step or a wrong decay gives > 1e-2.
 TOL = 2e-5
 
+# Triton backends run compiled on the GPU when there is one (TRITON_INTERPRET stays unset there, see
+# tests/conftest.py), else on CPU tensors through the interpreter; every other backend runs on the CPU.
+TRITON_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def device_for(backend: str | None) -> str:
+    """The device a test runs ``backend`` on: :data:`TRITON_DEVICE` for the Triton backends, else the CPU."""
+    return TRITON_DEVICE if backend is not None and backend.startswith("triton") else "cpu"
+
 
 @dataclass
 class Case:
@@ -102,8 +111,10 @@ def _leaves(inputs: dict, dtype, device="cpu"):
     return tensors, h0
 
 
-def outputs_and_grads(case: Case, inputs: dict, backend: str | None, dtype=torch.float32, device="cpu", seed=0):
-    """Output, final state and gradients of every input; ``backend=None`` runs the float64 reference."""
+def outputs_and_grads(case: Case, inputs: dict, backend: str | None, dtype=torch.float32, device=None, seed=0):
+    """Output, final state and gradients of every input (returned on the CPU); ``backend=None`` runs the float64
+    reference. ``device=None`` computes on :func:`device_for` ``(backend)``."""
+    device = device_for(backend) if device is None else device
     if backend is None:
         dtype = torch.float64
     tensors, h0 = _leaves(inputs, dtype, device)
