@@ -19,7 +19,7 @@ from bad_inputs import Raises
 from reference import scan_ref
 
 OPS = {"scan": ops.scan, "gla": ops.gla, "gla_signed": ops.gla_signed, "delta_rule": ops.delta_rule}
-BACKENDS = ("recurrent", "chunk", "triton")
+BACKENDS = ("recurrent", "chunk", "triton", "triton_chunk")
 B, T, H, K, V = 1, 6, 2, 4, 3
 
 
@@ -332,7 +332,7 @@ def _params() -> list:
     params = []
     for row in ROWS:
         for backend in row.backends:
-            marks = [pytest.mark.triton] if backend == "triton" else []
+            marks = [pytest.mark.triton] if backend.startswith("triton") else []
             params.append(pytest.param(row, backend, id=f"{row}-{backend}", marks=marks))
     return params
 

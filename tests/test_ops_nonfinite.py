@@ -22,6 +22,8 @@ from opcases import TOL, Case, make_inputs, new_seed, outputs_and_grads, rel_err
 
 # Chunk length of the chunked backend per variant (and 4 for the per-key sub-chunks, 64 for the Triton delta
 # rule's checkpoints, patched down to 4 below): resets are placed around these boundaries.
+TRITON = [pytest.param(b, marks=pytest.mark.triton) for b in ("triton_recurrent", "triton_chunk")]
+
 VARIANTS = {
     "gla-key": dict(family="gla", gate="key", chunk=16, length=40),
     "gla-head": dict(family="gla", gate="head", chunk=64, length=70),
@@ -196,7 +198,7 @@ TRITON_FULL = [(p, o) for p in PLACEMENTS for o in ("batch-h0", "varlen-rev-h0")
 def test_triton_resets_match_reference(variant: str, placement: str, option: str, monkeypatch) -> None:
     # The delta-rule backward restarts from a checkpoint every CHUNK_SIZE steps: small chunks put resets on them.
     monkeypatch.setattr(importlib.import_module("seqcore.ops.delta_rule.triton_recurrent"), "CHUNK_SIZE", 4)
-    assert_resets_match(variant, placement, option, ["triton"], small=True)
+    assert_resets_match(variant, placement, option, ["triton_recurrent", "triton_chunk"], small=True)
 
 
 # ---- NaN and inf in the data: documented to propagate to every output that depends on them ----
@@ -236,8 +238,9 @@ def test_nonfinite_data_propagates(backend: str, family: str, name: str, bad: fl
 @pytest.mark.triton
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the interpreter's numpy, on NaN
 @pytest.mark.parametrize("family, name", [pytest.param(*c, id="-".join(c)) for c in FAMILY_DATA])
-def test_triton_nonfinite_data_propagates(family: str, name: str) -> None:
-    assert_propagates("triton", family, name, float("inf"), True)
+@pytest.mark.parametrize("backend", ["triton_recurrent", "triton_chunk"])
+def test_triton_nonfinite_data_propagates(backend: str, family: str, name: str) -> None:
+    assert_propagates(backend, family, name, float("inf"), True)
 
 
 def assert_propagates(backend: str, family: str, name: str, bad: float, reverse: bool) -> None:
@@ -265,7 +268,7 @@ def assert_propagates(backend: str, family: str, name: str, bad: float, reverse:
     assert torch.equal(out[1], clean_out[1]) and torch.equal(final[1], clean_final[1]), "another sequence changed"
 
 
-@pytest.mark.parametrize("backend", ["recurrent", "chunk", pytest.param("triton", marks=pytest.mark.triton)])
+@pytest.mark.parametrize("backend", ["recurrent", "chunk", *TRITON])
 def test_nan_does_not_cross_sequences_when_packed(backend: str) -> None:
     """Packed sequences share a row: a NaN in the first must not leak into the second through the chunk maths."""
     q, k, v = torch.randn(1, 30, 2, 6), F.normalize(torch.randn(1, 30, 2, 6), dim=-1), torch.randn(1, 30, 2, 10)
@@ -279,7 +282,7 @@ def test_nan_does_not_cross_sequences_when_packed(backend: str) -> None:
     assert torch.equal(out[0, 13:], clean[0, 13:])
 
 
-@pytest.mark.parametrize("backend", ["recurrent", "chunk", pytest.param("triton", marks=pytest.mark.triton)])
+@pytest.mark.parametrize("backend", ["recurrent", "chunk", *TRITON])
 def test_reset_forgets_a_huge_state(backend: str) -> None:
     """A reset is exact, not a strong decay: a state of 1e30 before it leaves nothing behind (e^-60 * 1e30 would)."""
     q, k, v = torch.randn(1, 8, 2, 4), torch.randn(1, 8, 2, 4), torch.randn(1, 8, 2, 3)
@@ -316,7 +319,7 @@ def test_resets_under_torch_compile() -> None:
         torch.testing.assert_close(c, e, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("backend", ["recurrent", "chunk", pytest.param("triton", marks=pytest.mark.triton)])
+@pytest.mark.parametrize("backend", ["recurrent", "chunk", *TRITON])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_resets_in_half_precision(dtype: torch.dtype, backend: str) -> None:
     """-inf survives the cast to the float32 compute dtype; tolerance as in test_ops_numerics.test_half_precision."""

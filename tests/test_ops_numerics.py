@@ -57,7 +57,7 @@ def test_triton_delta_rule_across_checkpoints(monkeypatch):
     assert_matches(Case("delta_rule", gate="head", lens=(1, 13, 9), varlen=True, dk=6, dv=10), "triton_recurrent")
 
 
-@pytest.mark.parametrize("backend", ["recurrent", "chunk", pytest.param("triton", marks=pytest.mark.triton)])
+@pytest.mark.parametrize("backend", ["recurrent", "chunk", *[pytest.param(b, marks=pytest.mark.triton) for b in ("triton_recurrent", "triton_chunk")]])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("family", ["scan", "gla", "delta_rule"])
 def test_half_precision(family: str, dtype: torch.dtype, backend: str) -> None:
