@@ -164,7 +164,7 @@ def mixer_rows(name: str) -> list:
     ]
     if "backend" in options:
         rows.append((f"build_mixer({name!r}) backend='fast'", lambda: mixer(name, backend="fast"),
-                     Raises(ValueError, r"backend must be one of auto, recurrent, chunk, triton, got 'fast'")))
+                     Raises(ValueError, r"backend must be one of auto, recurrent, chunk, triton, triton_chunk, triton_recurrent, got 'fast'")))
     if "conv_size" in options:
         rows.append((f"build_mixer({name!r}) conv_size=0", lambda: mixer(name, conv_size=0),
                      Raises(ValueError, r"conv_size must be >= 1")))

@@ -32,7 +32,6 @@ partial ``dk`` / ``dg`` sums are float32.
 """
 from __future__ import annotations
 
-import os
 
 import torch
 import triton
@@ -40,7 +39,7 @@ import triton.language as tl
 from torch import Tensor
 
 from ..chunk_index import chunk_table
-from ..tensor_cores import dot_precision
+from ..triton_tiles import chunk_rows, dot, dot_flags, put, tile
 
 CHUNK = 64
 # Every kernel holds the whole key dimension (W S and K K^T reduce over it); beyond this the tiles do not fit
@@ -49,38 +48,9 @@ MAX_K = 256
 
 
 @triton.jit
-def _tile(ptr, rows, m_rows, cols, m_cols, stride):
-    """``(len(rows), len(cols))`` tile of a row-major tensor, in its dtype, 0 where masked."""
-    mask = m_rows[:, None] & m_cols[None, :]
-    return tl.load(ptr + rows[:, None] * stride + cols[None, :], mask=mask, other=0.)
-
-
-@triton.jit
-def _put(ptr, x, rows, m_rows, cols, m_cols, stride):
-    """Stores the tile ``x`` at ``(rows, cols)`` of a row-major tensor, in its dtype."""
-    mask = m_rows[:, None] & m_cols[None, :]
-    tl.store(ptr + rows[:, None] * stride + cols[None, :], x.to(ptr.dtype.element_ty), mask=mask)
-
-
-@triton.jit
 def _dot(a, b, DT: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr):
-    """``a @ b`` in float32 with both operands cast to ``DT`` (the input dtype: tensor cores for 16-bit inputs).
-
-    ``UPCAST`` multiplies bfloat16 operands as float32 (same values) for the interpreter, whose bfloat16
-    ``tl.dot`` multiplies the raw bit patterns (triton-lang/triton#11584)."""
-    a, b = a.to(DT), b.to(DT)
-    if UPCAST:
-        a, b = a.to(tl.float32), b.to(tl.float32)
-    return tl.dot(a, b, input_precision=PREC)
-
-
-@triton.jit
-def _chunk_rows(cu_seqlens, chunk_indices, i_c, BT: tl.constexpr):
-    """First step ``t0`` (int64) of chunk ``i_c`` in the global chunk order, and the end of its sequence."""
-    i_n = tl.load(chunk_indices + 2 * i_c)
-    i_t = tl.load(chunk_indices + 2 * i_c + 1)
-    bos, eos = tl.load(cu_seqlens + i_n), tl.load(cu_seqlens + i_n + 1)
-    return bos + i_t * BT, eos
+    """``a @ b`` in float32 with both operands cast to ``DT`` (the input dtype: tensor cores for 16-bit inputs)."""
+    return dot(a.to(DT), b.to(DT), PREC, UPCAST)
 
 
 @triton.jit
@@ -147,7 +117,7 @@ def _wu_kernel(
     ``u: (1, T, H, V)``, in the input dtype; with ``STORE_T`` (the backward) also the rows of ``T`` into
     ``tmat: (1, T, H, BT)``."""
     i_c, i_h = tl.program_id(0), tl.program_id(1)
-    t0, eos = _chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
+    t0, eos = chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
     o_t = tl.arange(0, BT)
     rows = t0 + o_t
     m_t = rows < eos
@@ -158,17 +128,17 @@ def _wu_kernel(
     v, u = v + t0 * H * V + i_h * V, u + t0 * H * V + i_h * V
     b_beta = tl.load(beta + rows * H + i_h, mask=m_t, other=0.).to(tl.float32)
     b_g = _log_gate(g, rows, m_t, i_h, H, GATE, BT)
-    b_k = _tile(k, o_t, m_t, cols_k, m_k, H * K)
+    b_k = tile(k, o_t, m_t, cols_k, m_k, H * K)
     b_t = _chunk_t(b_k, b_beta, b_g, DT, PREC, UPCAST, BT)
     if STORE_T:
-        _put(tmat + (t0 * H + i_h) * BT, b_t, o_t, m_t, o_t, o_t < BT, H * BT)
+        put(tmat + (t0 * H + i_h) * BT, b_t, o_t, m_t, o_t, o_t < BT, H * BT)
     b_kb = b_k.to(tl.float32) * (b_beta * tl.exp(tl.cumsum(b_g, axis=0)))[:, None]
-    _put(w, _dot(b_t, b_kb, DT, PREC, UPCAST), o_t, m_t, cols_k, m_k, H * K)
+    put(w, _dot(b_t, b_kb, DT, PREC, UPCAST), o_t, m_t, cols_k, m_k, H * K)
     for i_v in range(NV):
         cols_v = i_v * BV + tl.arange(0, BV)
         m_v = cols_v < V
-        b_v = _tile(v, o_t, m_t, cols_v, m_v, H * V).to(tl.float32) * b_beta[:, None]
-        _put(u, _dot(b_t, b_v, DT, PREC, UPCAST), o_t, m_t, cols_v, m_v, H * V)
+        b_v = tile(v, o_t, m_t, cols_v, m_v, H * V).to(tl.float32) * b_beta[:, None]
+        put(u, _dot(b_t, b_v, DT, PREC, UPCAST), o_t, m_t, cols_v, m_v, H * V)
 
 
 @triton.jit
@@ -202,10 +172,10 @@ def _states_kernel(
         t0 = bos + (i_c - c0) * BT
         rows = t0 + o_t
         m_t = rows < eos
-        b_w = _tile(w + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)
-        b_vn = _tile(u + t0 * H * V, o_t, m_t, cols_v, m_v, H * V) - _dot(b_w, S, DT, PREC, UPCAST)
-        _put(vn + t0 * H * V, b_vn, o_t, m_t, cols_v, m_v, H * V)
-        b_k = _tile(k + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)
+        b_w = tile(w + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)
+        b_vn = tile(u + t0 * H * V, o_t, m_t, cols_v, m_v, H * V) - _dot(b_w, S, DT, PREC, UPCAST)
+        put(vn + t0 * H * V, b_vn, o_t, m_t, cols_v, m_v, H * V)
+        b_k = tile(k + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)
         if GATE:
             b_k = b_k.to(tl.float32) * tl.exp(_to_end(g, rows, eos, i_h, H, GATE, BT))[:, None]
             S *= tl.exp(tl.sum(_log_gate(g, rows, m_t, i_h, H, GATE, BT)))
@@ -221,7 +191,7 @@ def _fwd_o_kernel(
 ):
     """Per (chunk, head, value block): ``O = scale (Q * e^b) S + scale (tril(Q K^T) * Gamma) V_new``."""
     i_c, i_h, i_v = tl.program_id(0), tl.program_id(1), tl.program_id(2)
-    t0, eos = _chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
+    t0, eos = chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
     o_t = tl.arange(0, BT)
     rows = t0 + o_t
     m_t = rows < eos
@@ -234,14 +204,14 @@ def _fwd_o_kernel(
     DT = q.dtype.element_ty
     b_g = _log_gate(g, rows, m_t, i_h, H, GATE, BT)
 
-    b_q = _tile(q, o_t, m_t, cols_k, m_k, H * K)
-    b_k = _tile(k, o_t, m_t, cols_k, m_k, H * K)
+    b_q = tile(q, o_t, m_t, cols_k, m_k, H * K)
+    b_k = tile(k, o_t, m_t, cols_k, m_k, H * K)
     b_p = _dot(b_q, tl.trans(b_k), DT, PREC, UPCAST) * _gamma(b_g, False, BT)
-    b_o = _dot(b_p, _tile(vn, o_t, m_t, cols_v, m_v, H * V), DT, PREC, UPCAST)
+    b_o = _dot(b_p, tile(vn, o_t, m_t, cols_v, m_v, H * V), DT, PREC, UPCAST)
     if GATE:
         b_q = b_q.to(tl.float32) * tl.exp(tl.cumsum(b_g, axis=0))[:, None]
-    b_o += _dot(b_q, _tile(h, cols_k, m_k, cols_v, m_v, V), DT, PREC, UPCAST)
-    _put(o, b_o * scale, o_t, m_t, cols_v, m_v, H * V)
+    b_o += _dot(b_q, tile(h, cols_k, m_k, cols_v, m_v, V), DT, PREC, UPCAST)
+    put(o, b_o * scale, o_t, m_t, cols_v, m_v, H * V)
 
 
 @triton.jit
@@ -253,7 +223,7 @@ def _bwd_dvn_local_kernel(
     """Per (chunk, head, value block): the in-chunk part ``scale P^T dO`` of ``dV_new`` into ``dvn``, which
     ``_bwd_dh_kernel`` completes (kept out of that sequential walk, whose registers hold the state gradient)."""
     i_c, i_h, i_v = tl.program_id(0), tl.program_id(1), tl.program_id(2)
-    t0, eos = _chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
+    t0, eos = chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
     o_t = tl.arange(0, BT)
     rows = t0 + o_t
     m_t = rows < eos
@@ -264,11 +234,11 @@ def _bwd_dvn_local_kernel(
     m_k, m_v = cols_k < K, cols_v < V
     DT = q.dtype.element_ty
     b_g = _log_gate(g, rows, m_t, i_h, H, GATE, BT)
-    b_q = _tile(q, o_t, m_t, cols_k, m_k, H * K)
-    b_k = _tile(k, o_t, m_t, cols_k, m_k, H * K)
+    b_q = tile(q, o_t, m_t, cols_k, m_k, H * K)
+    b_k = tile(k, o_t, m_t, cols_k, m_k, H * K)
     b_pt = _dot(b_k, tl.trans(b_q), DT, PREC, UPCAST) * tl.trans(_gamma(b_g, False, BT))
-    b_dvn = _dot(b_pt, _tile(do, o_t, m_t, cols_v, m_v, H * V), DT, PREC, UPCAST)
-    _put(dvn, b_dvn * scale, o_t, m_t, cols_v, m_v, H * V)
+    b_dvn = _dot(b_pt, tile(do, o_t, m_t, cols_v, m_v, H * V), DT, PREC, UPCAST)
+    put(dvn, b_dvn * scale, o_t, m_t, cols_v, m_v, H * V)
 
 
 @triton.jit
@@ -304,20 +274,20 @@ def _bwd_dh_kernel(
         t0 = bos + (i_c - c0) * BT
         rows = t0 + o_t
         m_t = rows < eos
-        b_k = _tile(k + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)
+        b_k = tile(k + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)
         if GATE:
             b_k = b_k.to(tl.float32) * tl.exp(_to_end(g, rows, eos, i_h, H, GATE, BT))[:, None]
-        b_dvn = _tile(dvn + t0 * H * V, o_t, m_t, cols_v, m_v, H * V).to(tl.float32)
+        b_dvn = tile(dvn + t0 * H * V, o_t, m_t, cols_v, m_v, H * V).to(tl.float32)
         b_dvn += _dot(b_k, D, DT, PREC, UPCAST)
-        _put(dvn + t0 * H * V, b_dvn, o_t, m_t, cols_v, m_v, H * V)
-        b_q = _tile(q + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)
+        put(dvn + t0 * H * V, b_dvn, o_t, m_t, cols_v, m_v, H * V)
+        b_q = tile(q + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)
         if GATE:
             b_g = _log_gate(g, rows, m_t, i_h, H, GATE, BT)
             b_q = b_q.to(tl.float32) * tl.exp(tl.cumsum(b_g, axis=0))[:, None]
             D *= tl.exp(tl.sum(b_g))
-        b_do = _tile(do + t0 * H * V, o_t, m_t, cols_v, m_v, H * V)
+        b_do = tile(do + t0 * H * V, o_t, m_t, cols_v, m_v, H * V)
         D += scale * _dot(tl.trans(b_q), b_do, DT, PREC, UPCAST)
-        D -= _dot(tl.trans(_tile(w + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)), b_dvn, DT, PREC, UPCAST)
+        D -= _dot(tl.trans(tile(w + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)), b_dvn, DT, PREC, UPCAST)
     if HAS_H0:
         tl.store(dh0 + tl.cast(i_nh, tl.int64) * K * V + o_kv, D.to(dh0.dtype.element_ty), mask=m_kv)
 
@@ -336,7 +306,7 @@ def _bwd_wu_kernel(
     of ``dk`` and of ``dg`` into the float32 ``dk_acc: (1, T, H, K)`` and ``dg_acc: (1, T, H)``.
     """
     i_c, i_h = tl.program_id(0), tl.program_id(1)
-    t0, eos = _chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
+    t0, eos = chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
     o_t = tl.arange(0, BT)
     rows = t0 + o_t
     m_t = rows < eos
@@ -358,16 +328,16 @@ def _bwd_wu_kernel(
     for i_v in range(NV):
         cols_v = i_v * BV + tl.arange(0, BV)
         m_v = cols_v < V
-        b_dvn = _tile(dvn, o_t, m_t, cols_v, m_v, H * V)
-        b_dw -= _dot(b_dvn, tl.trans(_tile(h, cols_k, m_k, cols_v, m_v, V)), DT, PREC, UPCAST)
+        b_dvn = tile(dvn, o_t, m_t, cols_v, m_v, H * V)
+        b_dw -= _dot(b_dvn, tl.trans(tile(h, cols_k, m_k, cols_v, m_v, V)), DT, PREC, UPCAST)
         b_y = _dot(b_tt, b_dvn, DT, PREC, UPCAST)
-        _put(dv, b_y * b_beta[:, None], o_t, m_t, cols_v, m_v, H * V)
-        b_dbeta += tl.sum(b_y * _tile(v, o_t, m_t, cols_v, m_v, H * V).to(tl.float32), axis=1)
-        b_da -= _dot(b_y, tl.trans(_tile(u, o_t, m_t, cols_v, m_v, H * V)), DT, PREC, UPCAST)
+        put(dv, b_y * b_beta[:, None], o_t, m_t, cols_v, m_v, H * V)
+        b_dbeta += tl.sum(b_y * tile(v, o_t, m_t, cols_v, m_v, H * V).to(tl.float32), axis=1)
+        b_da -= _dot(b_y, tl.trans(tile(u, o_t, m_t, cols_v, m_v, H * V)), DT, PREC, UPCAST)
 
     b_x = _dot(b_tt, b_dw, DT, PREC, UPCAST)
-    b_da -= _dot(b_x, tl.trans(_tile(w, o_t, m_t, cols_k, m_k, H * K)), DT, PREC, UPCAST)
-    b_k = _tile(k, o_t, m_t, cols_k, m_k, H * K)
+    b_da -= _dot(b_x, tl.trans(tile(w, o_t, m_t, cols_k, m_k, H * K)), DT, PREC, UPCAST)
+    b_k = tile(k, o_t, m_t, cols_k, m_k, H * K)
     b_eb = tl.exp(tl.cumsum(b_g, axis=0))
     b_xk = tl.sum(b_x * b_k.to(tl.float32), axis=1)
     b_dk = b_x * (b_beta * b_eb)[:, None]
@@ -378,7 +348,7 @@ def _bwd_wu_kernel(
     tl.store(dbeta + rows * H + i_h, b_dbeta.to(dbeta.dtype.element_ty), mask=m_t)
     b_b = b_dag * b_beta[:, None]
     b_dk += _dot(b_b, b_k, DT, PREC, UPCAST) + _dot(tl.trans(b_b), b_k, DT, PREC, UPCAST)
-    _put(dk_acc, b_dk, o_t, m_t, cols_k, m_k, H * K)
+    put(dk_acc, b_dk, o_t, m_t, cols_k, m_k, H * K)
     if GATE:
         b_dg = _chunk_dg(b_b * b_kk, b_beta * b_eb * b_xk, 0., BT)
         tl.store(dg_acc + rows * H + i_h, b_dg, mask=m_t)
@@ -394,7 +364,7 @@ def _bwd_dk_kernel(
     ``dP = scale (dO V_new^T) * Gamma`` and ``D`` the gradient of the state leaving the chunk; adds the paths
     through ``e^a`` to ``dg_acc`` (the ``before`` term of :func:`_chunk_dg`)."""
     i_c, i_h = tl.program_id(0), tl.program_id(1)
-    t0, eos = _chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
+    t0, eos = chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
     o_t = tl.arange(0, BT)
     rows = t0 + o_t
     m_t = rows < eos
@@ -411,20 +381,20 @@ def _bwd_dk_kernel(
     for i_v in range(NV):
         cols_v = i_v * BV + tl.arange(0, BV)
         m_v = cols_v < V
-        b_vn = _tile(vn, o_t, m_t, cols_v, m_v, H * V)
-        b_dka += _dot(b_vn, tl.trans(_tile(dh, cols_k, m_k, cols_v, m_v, V)), DT, PREC, UPCAST)
-        b_dp += _dot(_tile(do, o_t, m_t, cols_v, m_v, H * V), tl.trans(b_vn), DT, PREC, UPCAST)
+        b_vn = tile(vn, o_t, m_t, cols_v, m_v, H * V)
+        b_dka += _dot(b_vn, tl.trans(tile(dh, cols_k, m_k, cols_v, m_v, V)), DT, PREC, UPCAST)
+        b_dp += _dot(tile(do, o_t, m_t, cols_v, m_v, H * V), tl.trans(b_vn), DT, PREC, UPCAST)
 
     b_g = _log_gate(g, rows, m_t, i_h, H, GATE, BT)
     b_dp = b_dp * _gamma(b_g, False, BT) * scale
-    b_dk = _dot(tl.trans(b_dp), _tile(q, o_t, m_t, cols_k, m_k, H * K), DT, PREC, UPCAST)
-    b_dk += _tile(dk_acc, o_t, m_t, cols_k, m_k, H * K)
+    b_dk = _dot(tl.trans(b_dp), tile(q, o_t, m_t, cols_k, m_k, H * K), DT, PREC, UPCAST)
+    b_dk += tile(dk_acc, o_t, m_t, cols_k, m_k, H * K)
     if GATE:
         b_dka *= tl.exp(_to_end(g, rows, eos, i_h, H, GATE, BT))[:, None]
-        b_e = tl.sum(b_dka * _tile(k, o_t, m_t, cols_k, m_k, H * K).to(tl.float32), axis=1)
+        b_e = tl.sum(b_dka * tile(k, o_t, m_t, cols_k, m_k, H * K).to(tl.float32), axis=1)
         b_dg = tl.load(dg_acc + rows * H + i_h, mask=m_t, other=0.) + _sum_before(b_e, BT)
         tl.store(dg_acc + rows * H + i_h, b_dg, mask=m_t)
-    _put(dk, b_dk + b_dka, o_t, m_t, cols_k, m_k, H * K)
+    put(dk, b_dk + b_dka, o_t, m_t, cols_k, m_k, H * K)
 
 
 @triton.jit
@@ -437,7 +407,7 @@ def _bwd_dq_kernel(
     state entering the chunk, ``dP`` as in ``_bwd_dk_kernel``) and ``dg = dg_acc +`` the rest of
     :func:`_chunk_dg`."""
     i_c, i_h = tl.program_id(0), tl.program_id(1)
-    t0, eos = _chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
+    t0, eos = chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
     o_t = tl.arange(0, BT)
     rows = t0 + o_t
     m_t = rows < eos
@@ -456,17 +426,17 @@ def _bwd_dq_kernel(
     for i_v in range(NV):
         cols_v = i_v * BV + tl.arange(0, BV)
         m_v = cols_v < V
-        b_s = _tile(h, cols_k, m_k, cols_v, m_v, V)
-        b_do = _tile(do, o_t, m_t, cols_v, m_v, H * V)
+        b_s = tile(h, cols_k, m_k, cols_v, m_v, V)
+        b_do = tile(do, o_t, m_t, cols_v, m_v, H * V)
         b_dq += _dot(b_do, tl.trans(b_s), DT, PREC, UPCAST)
-        b_dp += _dot(b_do, tl.trans(_tile(vn, o_t, m_t, cols_v, m_v, H * V)), DT, PREC, UPCAST)
+        b_dp += _dot(b_do, tl.trans(tile(vn, o_t, m_t, cols_v, m_v, H * V)), DT, PREC, UPCAST)
         if GATE:
-            b_sd += tl.sum(b_s * _tile(dh, cols_k, m_k, cols_v, m_v, V), axis=1)
+            b_sd += tl.sum(b_s * tile(dh, cols_k, m_k, cols_v, m_v, V), axis=1)
 
     b_g = _log_gate(g, rows, m_t, i_h, H, GATE, BT)
     b_dp = b_dp * _gamma(b_g, False, BT) * scale
-    b_q = _tile(q, o_t, m_t, cols_k, m_k, H * K)
-    b_k = _tile(k, o_t, m_t, cols_k, m_k, H * K)
+    b_q = tile(q, o_t, m_t, cols_k, m_k, H * K)
+    b_k = tile(k, o_t, m_t, cols_k, m_k, H * K)
     b_dq = b_dq * (scale * tl.exp(tl.cumsum(b_g, axis=0)))[:, None]
     if GATE:
         # paths through the decays, before dq gets the in-chunk part
@@ -475,7 +445,7 @@ def _bwd_dq_kernel(
         b_dg = _chunk_dg(b_m, b_r, tl.exp(tl.sum(b_g)) * tl.sum(b_sd), BT)
         b_dg += tl.load(dg_acc + rows * H + i_h, mask=m_t, other=0.)
         tl.store(dg + rows * H + i_h, b_dg.to(dg.dtype.element_ty), mask=m_t)
-    _put(dq, b_dq + _dot(b_dp, b_k, DT, PREC, UPCAST), o_t, m_t, cols_k, m_k, H * K)
+    put(dq, b_dq + _dot(b_dp, b_k, DT, PREC, UPCAST), o_t, m_t, cols_k, m_k, H * K)
 
 
 @triton.jit
@@ -504,12 +474,6 @@ def _chunk_dg(b_m, b_after, sd, BT: tl.constexpr):
     return b_dg + tl.cumsum(b_after, axis=0, reverse=True) + sd
 
 
-def _dot_flags(dtype: torch.dtype) -> dict:
-    """``PREC`` and ``UPCAST`` of :func:`_dot` for inputs of ``dtype``."""
-    interpreted = os.environ.get("TRITON_INTERPRET") == "1"
-    return dict(PREC=dot_precision(dtype), UPCAST=interpreted and dtype == torch.bfloat16)
-
-
 def _blocks(K: int, V: int, walk: bool = False) -> tuple[int, int, int]:
     """``BK, BV, NV``: the whole key dimension and value blocks of at least 16 (the smallest ``tl.dot`` tile).
 
@@ -534,7 +498,7 @@ def _recompute(
     N = cu_seqlens.numel() - 1
     BK, BV, NV = _blocks(K, V)
     _, BV_WALK, NV_WALK = _blocks(K, V, walk=True)
-    flags = _dot_flags(k.dtype)
+    flags = dot_flags(k.dtype)
     w = torch.empty_like(k)
     u = k.new_empty(v.shape)
     tmat = k.new_empty(*k.shape[:3], CHUNK) if store_t else None
@@ -572,7 +536,7 @@ def delta_rule_fwd(
     o = torch.empty_like(v)
     _fwd_o_kernel[(table.num_chunks, H, NV)](
         q, k, g, h, vn, o, cu_seqlens, table.indices, scale, H, K, V,
-        GATE=g is not None, BT=CHUNK, BK=BK, BV=BV, **_dot_flags(q.dtype), num_warps=4,
+        GATE=g is not None, BT=CHUNK, BK=BK, BV=BV, **dot_flags(q.dtype), num_warps=4,
     )
     return o, ht
 
@@ -592,7 +556,7 @@ def delta_rule_bwd(
     _, _, H, K = q.shape
     V = v.shape[-1]
     BK, BV, NV = _blocks(K, V)
-    flags = _dot_flags(q.dtype)
+    flags = dot_flags(q.dtype)
     gate = g is not None
     table = chunk_table(cu_seqlens, CHUNK)
     N = cu_seqlens.numel() - 1

@@ -29,7 +29,6 @@ itself small there, and no ``dg`` has to be carried from chunk to chunk.
 """
 from __future__ import annotations
 
-import os
 
 import torch
 import triton
@@ -37,35 +36,9 @@ import triton.language as tl
 from torch import Tensor
 
 from ..chunk_index import chunk_table
-from ..tensor_cores import dot_precision
+from ..triton_tiles import chunk_rows, dot, dot_flags, tile
 
 CHUNK = 64
-
-
-@triton.jit
-def _tile(ptr, rows, m_rows, cols, m_cols, stride):
-    """``(len(rows), len(cols))`` tile of a row-major tensor, in its dtype, 0 where masked."""
-    mask = m_rows[:, None] & m_cols[None, :]
-    return tl.load(ptr + rows[:, None] * stride + cols[None, :], mask=mask, other=0.)
-
-
-@triton.jit
-def _dot(a, b, PREC: tl.constexpr, UPCAST: tl.constexpr):
-    """``a @ b`` in float32 of operands in the input dtype; ``UPCAST`` multiplies bfloat16 operands as float32
-    (same values), for the interpreter, whose bfloat16 ``tl.dot`` multiplies the raw bit patterns
-    (triton-lang/triton#11584)."""
-    if UPCAST:
-        a, b = a.to(tl.float32), b.to(tl.float32)
-    return tl.dot(a, b, input_precision=PREC)
-
-
-@triton.jit
-def _chunk_rows(cu_seqlens, chunk_indices, i_c, BT: tl.constexpr):
-    """First step ``t0`` (int64) of chunk ``i_c`` in the global chunk order, and the end of its sequence."""
-    i_n = tl.load(chunk_indices + 2 * i_c)
-    i_t = tl.load(chunk_indices + 2 * i_c + 1)
-    bos, eos = tl.load(cu_seqlens + i_n), tl.load(cu_seqlens + i_n + 1)
-    return bos + i_t * BT, eos
 
 
 @triton.jit
@@ -126,12 +99,12 @@ def _states_kernel(
         tl.store(h + (i_c * H + i_h) * K * V + o_kv, S, mask=m_kv)
         rows = bos + (i_c - c0) * BT + tl.arange(0, BT)
         m_t = rows < eos
-        b_k = _tile(k, rows, m_t, cols_k, m_k, H * K)
-        b_v = _tile(v, rows, m_t, cols_v, m_v, H * V)
+        b_k = tile(k, rows, m_t, cols_k, m_k, H * K)
+        b_v = tile(v, rows, m_t, cols_v, m_v, H * V)
         if GATE:
             b_k = (b_k * tl.exp(_to_end(g, rows, eos, i_h, H, BT))[:, None]).to(DT)
             S *= tl.exp(tl.sum(_log_gate(g, rows, m_t, i_h, H)))
-        S += _dot(tl.trans(b_k), b_v, PREC, UPCAST)
+        S += dot(tl.trans(b_k), b_v, PREC, UPCAST)
     tl.store(ht + tl.cast(i_nh, tl.int64) * K * V + o_kv, S, mask=m_kv)
 
 
@@ -143,7 +116,7 @@ def _fwd_o_kernel(
 ):
     """Per (chunk, head, value block): ``O = scale (Q * e^b) S + scale ((Q K^T) * Gamma) V``."""
     i_c, i_h, i_v = tl.program_id(0), tl.program_id(1), tl.program_id(2)
-    t0, eos = _chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
+    t0, eos = chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
     # 64-bit steps for the (BT,) gate loads; tiles take int32 offsets from the chunk's first row
     o_t = tl.arange(0, BT)
     rows = t0 + o_t
@@ -165,15 +138,15 @@ def _fwd_o_kernel(
     for i_k in tl.static_range(NK):
         cols_k = i_k * BK + tl.arange(0, BK)
         m_k = cols_k < K
-        b_q = _tile(q + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)
-        b_k = _tile(k + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)
-        b_a += _dot(b_q, tl.trans(b_k), PREC, UPCAST)
-        b_s = _tile(h, cols_k, m_k, cols_v, m_v, V).to(DT)
+        b_q = tile(q + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)
+        b_k = tile(k + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)
+        b_a += dot(b_q, tl.trans(b_k), PREC, UPCAST)
+        b_s = tile(h, cols_k, m_k, cols_v, m_v, V).to(DT)
         if GATE:
             b_q = (b_q * q_decay).to(DT)
-        b_o += _dot(b_q, b_s, PREC, UPCAST)
+        b_o += dot(b_q, b_s, PREC, UPCAST)
     b_a = (b_a * tl.trans(_gamma_t(b_g, GATE, BT))).to(DT)
-    b_o += _dot(b_a, _tile(v + t0 * H * V, o_t, m_t, cols_v, m_v, H * V), PREC, UPCAST)
+    b_o += dot(b_a, tile(v + t0 * H * V, o_t, m_t, cols_v, m_v, H * V), PREC, UPCAST)
     mask = m_t[:, None] & m_v[None, :]
     o += t0 * H * V
     tl.store(o + o_t[:, None] * H * V + cols_v[None, :], (b_o * scale).to(o.dtype.element_ty), mask=mask)
@@ -209,13 +182,13 @@ def _bwd_dh_kernel(
         tl.store(dh + (i_c * H + i_h) * K * V + o_kv, D, mask=m_kv)
         rows = bos + (i_c - c0) * BT + tl.arange(0, BT)
         m_t = rows < eos
-        b_q = _tile(q, rows, m_t, cols_k, m_k, H * K)
-        b_do = _tile(do, rows, m_t, cols_v, m_v, H * V)
+        b_q = tile(q, rows, m_t, cols_k, m_k, H * K)
+        b_do = tile(do, rows, m_t, cols_v, m_v, H * V)
         if GATE:
             b_g = _log_gate(g, rows, m_t, i_h, H)
             b_q = (b_q * tl.exp(tl.cumsum(b_g, axis=0))[:, None]).to(DT)
             D *= tl.exp(tl.sum(b_g))
-        D += scale * _dot(tl.trans(b_q), b_do, PREC, UPCAST)
+        D += scale * dot(tl.trans(b_q), b_do, PREC, UPCAST)
     if HAS_H0:
         tl.store(dh0 + tl.cast(i_nh, tl.int64) * K * V + o_kv, D, mask=m_kv)
 
@@ -228,7 +201,7 @@ def _bwd_dv_kernel(
 ):
     """Per (chunk, head, value block): ``dV = (K * e^a) D + scale ((Q K^T) * Gamma)^T dO``."""
     i_c, i_h, i_v = tl.program_id(0), tl.program_id(1), tl.program_id(2)
-    t0, eos = _chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
+    t0, eos = chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
     # 64-bit steps for the (BT,) gate loads; tiles take int32 offsets from the chunk's first row
     o_t = tl.arange(0, BT)
     rows = t0 + o_t
@@ -249,15 +222,15 @@ def _bwd_dv_kernel(
     for i_k in tl.static_range(NK):
         cols_k = i_k * BK + tl.arange(0, BK)
         m_k = cols_k < K
-        b_q = _tile(q + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)
-        b_k = _tile(k + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)
-        b_at += _dot(b_k, tl.trans(b_q), PREC, UPCAST)
-        b_kd += _dot(b_k, _tile(dh, cols_k, m_k, cols_v, m_v, V).to(DT), PREC, UPCAST)
+        b_q = tile(q + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)
+        b_k = tile(k + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)
+        b_at += dot(b_k, tl.trans(b_q), PREC, UPCAST)
+        b_kd += dot(b_k, tile(dh, cols_k, m_k, cols_v, m_v, V).to(DT), PREC, UPCAST)
     if GATE:
         b_kd *= tl.exp(_to_end(g, rows, eos, i_h, H, BT))[:, None]
     b_at = (b_at * _gamma_t(b_g, GATE, BT)).to(DT)
-    b_do = _tile(do + t0 * H * V, o_t, m_t, cols_v, m_v, H * V)
-    b_dv = b_kd + scale * _dot(b_at, b_do, PREC, UPCAST)
+    b_do = tile(do + t0 * H * V, o_t, m_t, cols_v, m_v, H * V)
+    b_dv = b_kd + scale * dot(b_at, b_do, PREC, UPCAST)
     mask = m_t[:, None] & m_v[None, :]
     dv += t0 * H * V
     tl.store(dv + o_t[:, None] * H * V + cols_v[None, :], b_dv.to(dv.dtype.element_ty), mask=mask)
@@ -276,7 +249,7 @@ def _bwd_dqk_kernel(
     :func:`_bwd_dg_kernel`).
     """
     i_c, i_h, i_k = tl.program_id(0), tl.program_id(1), tl.program_id(2)
-    t0, eos = _chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
+    t0, eos = chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
     # 64-bit steps for the (BT,) gate loads; tiles take int32 offsets from the chunk's first row
     o_t = tl.arange(0, BT)
     rows = t0 + o_t
@@ -298,13 +271,13 @@ def _bwd_dqk_kernel(
     for i_v in range(NV):
         cols_v = i_v * BV + tl.arange(0, BV)
         m_v = cols_v < V
-        b_v = _tile(v + t0 * H * V, o_t, m_t, cols_v, m_v, H * V)
-        b_do = _tile(do + t0 * H * V, o_t, m_t, cols_v, m_v, H * V)
-        b_da += _dot(b_do, tl.trans(b_v), PREC, UPCAST)
-        b_s = _tile(h, cols_k, m_k, cols_v, m_v, V)
-        b_d = _tile(dh, cols_k, m_k, cols_v, m_v, V)
-        b_dq += _dot(b_do, tl.trans(b_s.to(DT)), PREC, UPCAST)
-        b_dk += _dot(b_v, tl.trans(b_d.to(DT)), PREC, UPCAST)
+        b_v = tile(v + t0 * H * V, o_t, m_t, cols_v, m_v, H * V)
+        b_do = tile(do + t0 * H * V, o_t, m_t, cols_v, m_v, H * V)
+        b_da += dot(b_do, tl.trans(b_v), PREC, UPCAST)
+        b_s = tile(h, cols_k, m_k, cols_v, m_v, V)
+        b_d = tile(dh, cols_k, m_k, cols_v, m_v, V)
+        b_dq += dot(b_do, tl.trans(b_s.to(DT)), PREC, UPCAST)
+        b_dk += dot(b_v, tl.trans(b_d.to(DT)), PREC, UPCAST)
         if GATE:
             b_sd += tl.sum(b_s * b_d, axis=1)
     b_g = tl.zeros([BT], dtype=tl.float32)
@@ -314,14 +287,14 @@ def _bwd_dqk_kernel(
         b_dk *= tl.exp(_to_end(g, rows, eos, i_h, H, BT))[:, None]
     b_dq *= scale
     b_da = (b_da * tl.trans(_gamma_t(b_g, GATE, BT)) * scale).to(DT)
-    b_q = _tile(q + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)
-    b_k = _tile(k + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)
+    b_q = tile(q + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)
+    b_k = tile(k + t0 * H * K, o_t, m_t, cols_k, m_k, H * K)
     if GATE:
         # the parts of q . dq and k . dk through the states, before dq and dk are complete
         b_r = tl.sum(b_q.to(tl.float32) * b_dq, axis=1)
         b_w = tl.sum(b_k.to(tl.float32) * b_dk, axis=1)
-    b_dq += _dot(b_da, b_k, PREC, UPCAST)
-    b_dk += _dot(tl.trans(b_da), b_q, PREC, UPCAST)
+    b_dq += dot(b_da, b_k, PREC, UPCAST)
+    b_dk += dot(tl.trans(b_da), b_q, PREC, UPCAST)
     mask = m_t[:, None] & m_k[None, :]
     o_tk = o_t[:, None] * H * K + cols_k[None, :]
     dq, dk = dq + t0 * H * K, dk + t0 * H * K
@@ -352,7 +325,7 @@ def _bwd_dg_kernel(
     (``D`` holds every later step), and a reset makes every term exactly 0.
     """
     i_c, i_h = tl.program_id(0), tl.program_id(1)
-    t0, eos = _chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
+    t0, eos = chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
     o_t = tl.arange(0, BT)
     rows = t0 + o_t
     m_t = rows < eos
@@ -363,14 +336,14 @@ def _bwd_dg_kernel(
     for i_k in tl.static_range(NK):
         cols_k = i_k * BK + tl.arange(0, BK)
         m_k = cols_k < K
-        b_kq += _dot(_tile(k, o_t, m_t, cols_k, m_k, H * K), tl.trans(_tile(q, o_t, m_t, cols_k, m_k, H * K)),
+        b_kq += dot(tile(k, o_t, m_t, cols_k, m_k, H * K), tl.trans(tile(q, o_t, m_t, cols_k, m_k, H * K)),
                      PREC, UPCAST)
     # M^T[j, i]
     b_m = tl.zeros([BT, BT], dtype=tl.float32)
     for i_v in tl.static_range(NV):
         cols_v = i_v * BV + tl.arange(0, BV)
         m_v = cols_v < V
-        b_m += _dot(_tile(v, o_t, m_t, cols_v, m_v, H * V), tl.trans(_tile(do, o_t, m_t, cols_v, m_v, H * V)),
+        b_m += dot(tile(v, o_t, m_t, cols_v, m_v, H * V), tl.trans(tile(do, o_t, m_t, cols_v, m_v, H * V)),
                     PREC, UPCAST)
     b_g = _log_gate(g, rows, m_t, i_h, H)
     b_m = b_m * b_kq * _gamma_t(b_g, True, BT) * scale
@@ -381,12 +354,6 @@ def _bwd_dg_kernel(
         b_dg += tl.load(dg_states + tl.cast(i_k, tl.int64) * T * H + rows * H + i_h, mask=m_t, other=0.)
     b_dg = tl.where(b_g == float("-inf"), 0., b_dg)
     tl.store(dg + rows * H + i_h, b_dg.to(dg.dtype.element_ty), mask=m_t)
-
-
-def _dot_flags(dtype: torch.dtype) -> dict:
-    """``PREC`` and ``UPCAST`` of :func:`_dot` for inputs of ``dtype``."""
-    interpreted = os.environ.get("TRITON_INTERPRET") == "1"
-    return dict(PREC=dot_precision(dtype), UPCAST=interpreted and dtype == torch.bfloat16)
 
 
 def _blocks(K: int, V: int) -> tuple[int, int, int, int]:
@@ -409,7 +376,7 @@ def _chunk_states(
     _states_kernel[(NK * NV, N * H)](
         k, v, g, initial_state, h, ht, cu_seqlens, table.offsets, H, K, V,
         GATE=g is not None, HAS_H0=initial_state is not None, BT=CHUNK, BK=BK, BV=BV,
-        **_dot_flags(k.dtype), num_warps=4,
+        **dot_flags(k.dtype), num_warps=4,
     )
     return h, ht
 
@@ -433,7 +400,7 @@ def gla_head_fwd(
     o = torch.empty_like(v)
     _fwd_o_kernel[(table.num_chunks, H, NV)](
         q, k, v, g, h, o, cu_seqlens, table.indices, scale, H, K, V,
-        GATE=g is not None, BT=CHUNK, BK=BK, BV=BV, NK=NK, **_dot_flags(q.dtype), num_warps=4,
+        GATE=g is not None, BT=CHUNK, BK=BK, BV=BV, NK=NK, **dot_flags(q.dtype), num_warps=4,
     )
     return o, ht
 
@@ -454,7 +421,7 @@ def gla_head_bwd(
     V = v.shape[-1]
     N = cu_seqlens.numel() - 1
     BK, BV, NK, NV = _blocks(K, V)
-    flags = _dot_flags(q.dtype)
+    flags = dot_flags(q.dtype)
     gate = g is not None
     table = chunk_table(cu_seqlens, CHUNK)
     NT = table.num_chunks

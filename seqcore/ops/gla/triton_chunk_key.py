@@ -27,7 +27,6 @@ is exactly 0, as :mod:`.triton_recurrent` does.
 """
 from __future__ import annotations
 
-import os
 
 import torch
 import triton
@@ -35,7 +34,7 @@ import triton.language as tl
 from torch import Tensor
 
 from ..chunk_index import ChunkTable, chunk_table
-from ..tensor_cores import dot_precision
+from ..triton_tiles import chunk_rows, dot, dot_flags, tile
 
 CHUNK = 64
 SUB_CHUNK = 16
@@ -45,8 +44,7 @@ SUB_CHUNK = 16
 def _tile(ptr, rows, m_rows, cols, m_cols, stride):
     """``(len(rows), len(cols))`` float32 tile of a ``(T, H, D)`` tensor, ``ptr`` at this chunk's first step and this
     head, ``rows`` counted from there; 0 where masked."""
-    mask = m_rows[:, None] & m_cols[None, :]
-    return tl.load(ptr + rows[:, None] * stride + cols[None, :], mask=mask, other=0.).to(tl.float32)
+    return tile(ptr, rows, m_rows, cols, m_cols, stride).to(tl.float32)
 
 
 @triton.jit
@@ -54,16 +52,6 @@ def _itile(ptr, rows, m_rows, cols, m_cols, stride):
     """Integer tile (the reset counts ``r``), as :func:`_tile`."""
     mask = m_rows[:, None] & m_cols[None, :]
     return tl.load(ptr + rows[:, None] * stride + cols[None, :], mask=mask, other=0)
-
-
-@triton.jit
-def _dot(a, b, PREC: tl.constexpr, UPCAST: tl.constexpr):
-    """``tl.dot`` of operands already in the input dtype, accumulated in float32; ``UPCAST`` multiplies
-    bfloat16 operands as float32 (their values unchanged), for the interpreter, whose bfloat16 ``tl.dot``
-    multiplies the raw bit patterns (triton-lang/triton#11584)."""
-    if UPCAST:
-        a, b = a.to(tl.float32), b.to(tl.float32)
-    return tl.dot(a, b, input_precision=PREC)
 
 
 @triton.jit
@@ -75,10 +63,7 @@ def _decay(valid, diff):
 @triton.jit
 def _chunk_rows(cu_seqlens, chunk_indices, i_c, BT: tl.constexpr):
     """First step ``t0`` (int64) of chunk ``i_c`` (global chunk order) and its number of steps ``n`` (int32)."""
-    i_n = tl.load(chunk_indices + 2 * i_c)
-    i_t = tl.load(chunk_indices + 2 * i_c + 1)
-    bos, eos = tl.load(cu_seqlens + i_n), tl.load(cu_seqlens + i_n + 1)
-    t0 = bos + i_t * BT
+    t0, eos = chunk_rows(cu_seqlens, chunk_indices, i_c, BT)
     return t0, tl.cast(tl.minimum(eos - t0, BT), tl.int32)
 
 
@@ -144,7 +129,7 @@ def _chunk_states_kernel(
             valid, b_last[None, :] - _tile(b_c, rows, m_t, cols_k, m_k, HK))
         b_v = _tile(v + t0 * HV + i_h * V, rows, m_t, cols_v, m_v, HV)
         S *= _decay(r_last == 0, b_last)[:, None]
-        S += _dot(tl.trans(b_kd).to(dt), b_v.to(dt), PREC, UPCAST)
+        S += dot(tl.trans(b_kd).to(dt), b_v.to(dt), PREC, UPCAST)
     tl.store(ht + tl.cast(i_nh, tl.int64) * K * V + o_kv, S, mask=m_kv)
 
 
@@ -171,7 +156,7 @@ def _off_diagonal_scores(
         b_kr = _tile(k, rows_j, m_j, cols, m_k, HK) * _decay(
             m_j[:, None] & (_itile(r, rows_j, m_j, cols, m_k, HK) == r_ref[None, :]),
             b_ref[None, :] - _tile(b, rows_j, m_j, cols, m_k, HK))
-        A += _dot(b_qr.to(dt), tl.trans(b_kr).to(dt), PREC, UPCAST)
+        A += dot(b_qr.to(dt), tl.trans(b_kr).to(dt), PREC, UPCAST)
     return A
 
 
@@ -235,14 +220,14 @@ def _fwd_o_kernel(
             b_qs = _tile(q, rows, m_x, cols, m_k, HK) * _decay(
                 m_x[:, None] & (_itile(r, rows, m_x, cols, m_k, HK) == 0), _tile(b, rows, m_x, cols, m_k, HK))
             b_S = tl.load(h + cols[:, None] * V + cols_v[None, :], mask=m_k[:, None] & m_v[None, :], other=0.)
-            acc += _dot(b_qs.to(dt), b_S.to(dt), PREC, UPCAST)
+            acc += dot(b_qs.to(dt), b_S.to(dt), PREC, UPCAST)
         # earlier sub-chunks of the chunk
         for i_j in range(i_s):
             A = _off_diagonal_scores(q, k, b, r, s, i_j * BC, n, HK, K, BC, BK, NK, PREC, UPCAST)
             b_v = _tile(v, i_j * BC + o_c, i_j * BC + o_c < n, cols_v, m_v, HV)
-            acc += _dot(A.to(dt), b_v.to(dt), PREC, UPCAST)
+            acc += dot(A.to(dt), b_v.to(dt), PREC, UPCAST)
         A = _diagonal_scores(q, k, b, r, s, n, HK, K, BC, BK, NK)
-        acc += _dot(A.to(dt), _tile(v, rows, m_x, cols_v, m_v, HV).to(dt), PREC, UPCAST)
+        acc += dot(A.to(dt), _tile(v, rows, m_x, cols_v, m_v, HV).to(dt), PREC, UPCAST)
         tl.store(o + rows[:, None] * HV + cols_v[None, :], (acc * scale).to(o.dtype.element_ty),
                  mask=m_x[:, None] & m_v[None, :])
 
@@ -286,7 +271,7 @@ def _bwd_dh_kernel(
             m_t[:, None] & (_itile(r_c, rows, m_t, cols_k, m_k, HK) == 0), _tile(b_c, rows, m_t, cols_k, m_k, HK))
         b_do = _tile(do + t0 * HV + i_h * V, rows, m_t, cols_v, m_v, HV)
         dS *= _decay(r_last == 0, b_last)[:, None]
-        dS += scale * _dot(tl.trans(b_qd).to(dt), b_do.to(dt), PREC, UPCAST)
+        dS += scale * dot(tl.trans(b_qd).to(dt), b_do.to(dt), PREC, UPCAST)
     if HAS_H0:
         tl.store(dh0 + tl.cast(i_nh, tl.int64) * K * V + o_kv, dS.to(dh0.dtype.element_ty), mask=m_kv)
 
@@ -325,15 +310,15 @@ def _bwd_dv_kernel(
                 m_x[:, None] & (_itile(r, rows, m_x, cols, m_k, HK) == r_last[None, :]),
                 b_last[None, :] - _tile(b, rows, m_x, cols, m_k, HK))
             b_dH = tl.load(dh + cols[:, None] * V + cols_v[None, :], mask=m_k[:, None] & m_v[None, :], other=0.)
-            acc += _dot(b_kd.to(dt), b_dH.to(dt), PREC, UPCAST)
+            acc += dot(b_kd.to(dt), b_dH.to(dt), PREC, UPCAST)
         # later sub-chunks of queries, then this one
         intra = tl.zeros([BC, BV], dtype=tl.float32)
         for i_i in range(i_s + 1, n_sub):
             A = _off_diagonal_scores(q, k, b, r, i_i * BC, s, n, HK, K, BC, BK, NK, PREC, UPCAST)
             b_do = _tile(do, i_i * BC + o_c, i_i * BC + o_c < n, cols_v, m_v, HV)
-            intra += _dot(tl.trans(A).to(dt), b_do.to(dt), PREC, UPCAST)
+            intra += dot(tl.trans(A).to(dt), b_do.to(dt), PREC, UPCAST)
         A = _diagonal_scores(q, k, b, r, s, n, HK, K, BC, BK, NK)
-        intra += _dot(tl.trans(A).to(dt), _tile(do, rows, m_x, cols_v, m_v, HV).to(dt), PREC, UPCAST)
+        intra += dot(tl.trans(A).to(dt), _tile(do, rows, m_x, cols_v, m_v, HV).to(dt), PREC, UPCAST)
         tl.store(dv + rows[:, None] * HV + cols_v[None, :], (acc + scale * intra).to(dv.dtype.element_ty),
                  mask=m_x[:, None] & m_v[None, :])
 
@@ -352,7 +337,7 @@ def _score_grads(do, v, s_i, s_j, n, HV, V, BC: tl.constexpr, BV: tl.constexpr, 
         m_v = cols < V
         b_do = _tile(do, rows_i, rows_i < n, cols, m_v, HV)
         b_v = _tile(v, rows_j, rows_j < n, cols, m_v, HV)
-        dA += _dot(b_do.to(dt), tl.trans(b_v).to(dt), PREC, UPCAST)
+        dA += dot(b_do.to(dt), tl.trans(b_v).to(dt), PREC, UPCAST)
     return dA
 
 
@@ -389,7 +374,7 @@ def _bwd_dq_kernel(
             m_v = cols_v < V
             b_S = tl.load(h + cols[:, None] * V + cols_v[None, :], mask=m_k[:, None] & m_v[None, :], other=0.)
             b_do = _tile(do, rows, m_x, cols_v, m_v, HV)
-            b_dq += _dot(b_do.to(dt), tl.trans(b_S).to(dt), PREC, UPCAST)
+            b_dq += dot(b_do.to(dt), tl.trans(b_S).to(dt), PREC, UPCAST)
         b_dq *= scale * _decay(m_x[:, None] & (r_x == 0), b_x)
         # earlier key sub-chunks J, through the reference point just before this one
         b_ref = tl.load(b + (s - 1) * HK + cols, mask=m_k & (i_s > 0), other=0.)
@@ -401,7 +386,7 @@ def _bwd_dq_kernel(
             b_kr = _tile(k, rows_j, rows_j < n, cols, m_k, HK) * _decay(
                 _itile(r, rows_j, rows_j < n, cols, m_k, HK) == r_ref[None, :],
                 b_ref[None, :] - _tile(b, rows_j, rows_j < n, cols, m_k, HK))
-            acc += _dot(dA.to(dt), b_kr.to(dt), PREC, UPCAST)
+            acc += dot(dA.to(dt), b_kr.to(dt), PREC, UPCAST)
         b_dq += scale * acc * _decay(m_x[:, None] & (r_x == r_ref[None, :]), b_x - b_ref[None, :])
         # this sub-chunk, pairwise over its key rows j
         dA = scale * _score_grads(do, v, s, s, n, HV, V, BC, BV, NV, PREC, UPCAST)
@@ -451,7 +436,7 @@ def _bwd_dk_kernel(
             m_v = cols_v < V
             b_dH = tl.load(dh + cols[:, None] * V + cols_v[None, :], mask=m_k[:, None] & m_v[None, :], other=0.)
             b_v = _tile(v, rows, m_x, cols_v, m_v, HV)
-            b_dk += _dot(b_v.to(dt), tl.trans(b_dH).to(dt), PREC, UPCAST)
+            b_dk += dot(b_v.to(dt), tl.trans(b_dH).to(dt), PREC, UPCAST)
         b_dk *= _decay(m_x[:, None] & (r_x == r_last[None, :]), b_last[None, :] - b_x)
         # later query sub-chunks I, each through its own reference point
         for i_i in range(i_s + 1, n_sub):
@@ -462,7 +447,7 @@ def _bwd_dk_kernel(
             b_qr = _tile(q, rows_i, m_i, cols, m_k, HK) * _decay(
                 m_i[:, None] & (_itile(r, rows_i, m_i, cols, m_k, HK) == r_ref[None, :]),
                 _tile(b, rows_i, m_i, cols, m_k, HK) - b_ref[None, :])
-            b_dk += scale * _dot(tl.trans(dA).to(dt), b_qr.to(dt), PREC, UPCAST) * _decay(
+            b_dk += scale * dot(tl.trans(dA).to(dt), b_qr.to(dt), PREC, UPCAST) * _decay(
                 r_x == r_ref[None, :], b_ref[None, :] - b_x)
         # this sub-chunk, pairwise over its query rows i: e^{b_i - b_j} for the key rows j <= i
         dA = scale * _score_grads(do, v, s, s, n, HV, V, BC, BV, NV, PREC, UPCAST)
@@ -526,12 +511,6 @@ def _bwd_dg_kernel(
         carry = tl.sum(tl.where(back[:, None] == 0, y, 0.), axis=0)
 
 
-def _dot_flags(dtype: torch.dtype) -> dict:
-    """``PREC`` and ``UPCAST`` of :func:`_dot` for inputs of ``dtype``."""
-    interpreted = os.environ.get("TRITON_INTERPRET") == "1"
-    return dict(PREC=dot_precision(dtype), UPCAST=interpreted and dtype == torch.bfloat16)
-
-
 def _blocks(K: int, V: int) -> tuple[int, int, int, int]:
     """``BK, BV, NK, NV``: key and value blocks of at most 64 (at least 16, the smallest ``tl.dot`` tile)."""
     BK = min(64, max(16, triton.next_power_of_2(K)))
@@ -556,7 +535,7 @@ def _cumsum_and_states(
     ht = k.new_empty(N, H, K, V, dtype=torch.float32)
     _chunk_states_kernel[(NK * NV, N * H)](
         k, v, b, r, initial_state, h, ht, cu_seqlens, table.offsets, H, K, V,
-        BT=CHUNK, BK=BK, BV=BV, HAS_H0=initial_state is not None, **_dot_flags(k.dtype), num_warps=4,
+        BT=CHUNK, BK=BK, BV=BV, HAS_H0=initial_state is not None, **dot_flags(k.dtype), num_warps=4,
     )
     return b, r, h, ht, table
 
@@ -579,7 +558,7 @@ def gla_key_fwd(
     o = torch.empty_like(v)
     _fwd_o_kernel[(table.num_chunks, H, NV)](
         q, k, v, b, r, h, o, cu_seqlens, table.indices, scale, H, K, V,
-        BT=CHUNK, BC=SUB_CHUNK, BK=BK, BV=BV, NK=NK, **_dot_flags(q.dtype), num_warps=4,
+        BT=CHUNK, BC=SUB_CHUNK, BK=BK, BV=BV, NK=NK, **dot_flags(q.dtype), num_warps=4,
     )
     return o, ht
 
@@ -600,7 +579,7 @@ def gla_key_bwd(
     V = v.shape[-1]
     N = cu_seqlens.numel() - 1
     BK, BV, NK, NV = _blocks(K, V)
-    dots = _dot_flags(q.dtype)
+    dots = dot_flags(q.dtype)
     b, r, h, ht, table = _cumsum_and_states(k, v, g, initial_state, cu_seqlens)
     NT = table.num_chunks
     dh = q.new_empty(NT, H, K, V, dtype=torch.float32)
