@@ -133,14 +133,15 @@ def worker(rank: int, world: int, init_file: str, result_dir: str) -> None:
 
 
 TRITON_CASES = [("scan", ""), ("gla", "head"), ("delta_rule", "head")]
+TRITON_BACKENDS = ("triton_recurrent", "triton_chunk")
 
 
 def triton_worker(rank: int, world: int, init_file: str, result_dir: str) -> None:
-    """The Triton backend (float32 only; interpreted on a CPU) through the same comparison."""
+    """The Triton backends (float32 only; interpreted on a CPU) through the same comparison."""
     cases = (
-        (f"{family}/{gate or '-'}/reverse={reverse}",
-         lambda a=(family, gate, reverse): compare(rank, world, *a, True, "triton", torch.float32))
-        for family, gate in TRITON_CASES for reverse in (False, True)
+        (f"{family}/{gate or '-'}/reverse={reverse}/{backend}",
+         lambda a=(family, gate, reverse, backend): compare(rank, world, *a[:3], True, a[3], torch.float32))
+        for family, gate in TRITON_CASES for reverse in (False, True) for backend in TRITON_BACKENDS
     )
     record_cases(rank, world, init_file, result_dir, cases, timeout_s=120)
 

@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 import torch
 
 from distributed_cases import (
-    CASES, MIXER_CASES, TRITON_CASES, dying_worker, input_errors_worker, mixer_worker, triton_worker, worker,
+    CASES, MIXER_CASES, TRITON_BACKENDS, TRITON_CASES, dying_worker, input_errors_worker, mixer_worker, triton_worker, worker,
 )
 from seqcore.distributed import enable_sequence_parallel, sp_delta_rule, sp_gla, sp_scan
 from seqcore.nn import SeqEncoder, build_mixer
@@ -42,7 +42,7 @@ def test_sharded_ops_equal_the_whole_sequence(world, tmp_path):
 
 def test_sharded_ops_on_the_triton_backend(tmp_path):
     """float32 (Triton's dtypes): a wrong fold is off by O(1), float32 rounding by about 1e-5 here."""
-    check_workers(triton_worker, 2, tmp_path, len(TRITON_CASES) * 2, lambda case: 1e-4)
+    check_workers(triton_worker, 2, tmp_path, len(TRITON_CASES) * 2 * len(TRITON_BACKENDS), lambda case: 1e-4)
 
 
 @pytest.mark.parametrize("world", [2, 4])
