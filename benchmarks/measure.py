@@ -79,3 +79,22 @@ def in_child(fn: Callable[..., T], *args: Any, threads: int, **kwargs: Any) -> T
     if kind == "error":
         raise ChildError(f"benchmark child failed:\n{value}", traceback=value)
     return value
+
+
+def torch_allocation_peak(step: Callable[[], Any]) -> int:
+    """Peak bytes of live torch tensors allocated while ``step()`` runs (inputs allocated before it not counted).
+
+    Read from the profiler's allocation events, so it counts what torch allocates and nothing else: under
+    ``TRITON_INTERPRET=1`` the interpreter's numpy copies of each program's tiles are left out, which a compiled
+    kernel does not make, and the peak is comparable to ``torch.cuda.max_memory_allocated`` on a GPU.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    events = sorted((e for e in prof.events() if e.cpu_memory_usage), key=lambda e: e.time_range.start)
+    live = peak = 0
+    for event in events:
+        live += event.cpu_memory_usage
+        peak = max(peak, live)
+    return peak
