@@ -82,6 +82,7 @@ def _adapter_class() -> type:
 
         def _fit(self, y: Any, X: Any = None, fh: Any = None) -> "SktimeForecaster":
             self.forecaster_ = clone(self.forecaster).fit(_with_timestamps(y))
+            self._last_seen = y.index[-1]
             self._columns = y.columns if isinstance(y, pd.DataFrame) else None
             self._name = y.name if isinstance(y, pd.Series) else None
             return self
@@ -100,6 +101,12 @@ def _adapter_class() -> type:
             return pd.Series(forecast.reshape(len(steps)), index=index, name=self._name)
 
         def _update(self, y: Any, X: Any = None, update_params: bool = True) -> "SktimeForecaster":
+            # sktime's update may pass rows already seen (update_predict does, and its contract lets new data
+            # overlap the old); the wrapped forecaster's context takes only the steps after the last one it holds.
+            y = y[y.index > self._last_seen]
+            if len(y) == 0:
+                return self
+            self._last_seen = y.index[-1]
             self.forecaster_.update(_with_timestamps(y))
             if update_params:
                 # The updated context holds every value seen so far: refit on all of it.
