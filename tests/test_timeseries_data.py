@@ -163,6 +163,23 @@ def test_sktime_adapter_passes_check_estimator() -> None:
     assert len(results) > 600 and not failed, failed
 
 
+def test_sktime_update_takes_overlapping_rows_and_refuses_revisions() -> None:
+    """sktime's update_predict passes rows already seen: they are skipped when they repeat what fit saw, and a
+    changed past value is a named error, not dropped."""
+    pytest.importorskip("sktime", reason="sktime is not installed (pip install sktime)")
+    from timeseries import ARNetForecaster
+    from timeseries.sktime import to_sktime
+
+    y = pd.Series(np.sin(np.arange(40) / 3.0), index=pd.period_range("2020-01", periods=40, freq="M"))
+    overlapping = to_sktime(ARNetForecaster(n_lags=3)).fit(y[:30]).update(y[25:35], update_params=False)
+    fresh = to_sktime(ARNetForecaster(n_lags=3)).fit(y[:30]).update(y[30:35], update_params=False)
+    pd.testing.assert_series_equal(overlapping.predict(fh=[1, 2]), fresh.predict(fh=[1, 2]))
+    revised = y[28:38].copy()
+    revised.iloc[0] += 1.0
+    with pytest.raises(ValueError, match=r"steps already seen with other values \(first: Period\('2022-05'"):
+        overlapping.update(revised, update_params=False)
+
+
 def test_sktime_adapter_matches_the_wrapped_forecaster() -> None:
     pytest.importorskip("sktime", reason="sktime is not installed (pip install sktime)")
     from sktime.forecasting.base import ForecastingHorizon

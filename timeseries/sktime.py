@@ -82,7 +82,7 @@ def _adapter_class() -> type:
 
         def _fit(self, y: Any, X: Any = None, fh: Any = None) -> "SktimeForecaster":
             self.forecaster_ = clone(self.forecaster).fit(_with_timestamps(y))
-            self._last_seen = y.index[-1]
+            self._seen = y.copy()
             self._columns = y.columns if isinstance(y, pd.DataFrame) else None
             self._name = y.name if isinstance(y, pd.Series) else None
             return self
@@ -101,12 +101,15 @@ def _adapter_class() -> type:
             return pd.Series(forecast.reshape(len(steps)), index=index, name=self._name)
 
         def _update(self, y: Any, X: Any = None, update_params: bool = True) -> "SktimeForecaster":
-            # sktime's update may pass rows already seen (update_predict does, and its contract lets new data
-            # overlap the old); the wrapped forecaster's context takes only the steps after the last one it holds.
-            y = y[y.index > self._last_seen]
+            # sktime's update may pass rows already seen (update_predict does); the wrapped forecaster's context
+            # takes only the steps after the last one it holds. A seen step with another value would be a revision
+            # of the past, which the context cannot take: refused rather than dropped.
+            old = y.index <= self._seen.index[-1]
+            _check_unrevised(y[old], self._seen)
+            y = y[~old]
             if len(y) == 0:
                 return self
-            self._last_seen = y.index[-1]
+            self._seen = pd.concat([self._seen, y])
             self.forecaster_.update(_with_timestamps(y))
             if update_params:
                 # The updated context holds every value seen so far: refit on all of it.
@@ -129,6 +132,22 @@ def _adapter_class() -> type:
     SktimeForecaster.__module__ = __name__
     SktimeForecaster.__qualname__ = "SktimeForecaster"
     return SktimeForecaster
+
+
+def _check_unrevised(overlap: pd.Series | pd.DataFrame, seen: pd.Series | pd.DataFrame) -> None:
+    """Rows of an update at or before the last step seen must repeat the values seen there exactly."""
+    if len(overlap) == 0:
+        return
+    missing = overlap.index.difference(seen.index)
+    if len(missing):
+        raise ValueError(f"update passes {len(missing)} steps inside the fitted range that fit never saw "
+                         f"(first: {missing[0]!r}); refit instead")
+    before = seen.loc[overlap.index].to_numpy(dtype=float)
+    changed = ~np.isclose(overlap.to_numpy(dtype=float), before, rtol=0.0, atol=0.0, equal_nan=True)
+    if changed.any():
+        first = overlap.index[np.nonzero(changed.reshape(len(overlap), -1).any(axis=1))[0][0]]
+        raise ValueError(f"update passes steps already seen with other values (first: {first!r}); "
+                         "revising the past needs a refit")
 
 
 def _with_timestamps(y: pd.Series | pd.DataFrame) -> Any:
