@@ -257,7 +257,16 @@ def register(family: Family) -> Callable[..., tuple[Tensor, Tensor]]:
 
     def apply(*args):
         backend = args[-1]
-        if backend.startswith("triton") or torch.compiler.is_compiling():
+        if torch.onnx.is_in_onnx_export():
+            # The legacy (TorchScript) exporter has no ONNX symbolic for a custom op, and its own failure names
+            # neither the op nor the way that works.
+            raise RuntimeError(
+                f"seqcore.ops.{family.name} cannot be exported by the TorchScript-based torch.onnx.export: it is the "
+                f"custom op seqcore::{family.name}, which has no ONNX symbolic. Use torch.export.export (tested), or "
+                "torch.jit.trace for a TorchScript module."
+            )
+        # A trace records the custom op as one node; tracing the Python path would bake its shape arithmetic in.
+        if backend.startswith("triton") or torch.compiler.is_compiling() or torch.jit.is_tracing():
             return fwd_op(*args)
         tensors, (h0, cu, scale, reverse, _) = list(args[:n_in]), args[n_in:]
         return forward(family, backend, tensors, h0, cu, scale, reverse)

@@ -10,8 +10,9 @@ _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def _values_checkable() -> bool:
-    # Value checks need a host sync and data-dependent control flow; a compiled graph skips them.
-    return not torch.compiler.is_compiling()
+    # Value checks need a host sync and data-dependent control flow; a compiled graph skips them, and so does a
+    # trace, which would record each check's outcome on the example inputs as a constant.
+    return not (torch.compiler.is_compiling() or torch.jit.is_tracing())
 
 
 def check_float(name: str, t: Tensor, rank: int | tuple[int, ...], layout: str) -> None:
