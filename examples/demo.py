@@ -14,6 +14,7 @@ Each prints its own tables and writes its plots under ``runs/``.
 """
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import sys
 import time
@@ -42,7 +43,11 @@ def load(relative: str) -> ModuleType:
     return module
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n", 1)[1])
+    parser.parse_args(argv)
     summary: list[tuple[str, str, str]] = []
     timings: list[tuple[str, float]] = []
 
