@@ -44,12 +44,17 @@ def test_block_runs(block: Block, tmp_path):
     else:
         command = [sys.executable, str(script)]
     limit = 1800 if block.slow else FAST_LIMIT_S
+    before = set(os.listdir(ROOT))
     try:
         run = subprocess.run(command, cwd=ROOT, env=_environment(), capture_output=True, text=True, timeout=limit)
     except subprocess.TimeoutExpired:
         pytest.fail(f"{block.name} ran past {limit} s; give it a '<!-- docs-test: slow -->' marker and say its "
                     f"run time in the text, or shrink it")
     assert run.returncode == 0, f"{block.name} failed:\n{block.code}\n--- stderr ---\n{run.stderr[-4000:]}"
+    # A reader runs the blocks in a clone: one that leaves files in its root (a checkpoint, a plot) should write
+    # into a temporary folder instead.
+    left = sorted(set(os.listdir(ROOT)) - before)
+    assert not left, f"{block.name} left {left} in the repository root"
 
 
 def test_blocks_are_found():
