@@ -15,6 +15,11 @@ walks, k-hop tokens), encoded locally by message passing and globally by a seque
 - :mod:`graphs.tasks`: seeded synthetic tasks; :mod:`graphs.datasets`: karate club and local PyG datasets;
   :mod:`graphs.training`: the training loop of the examples.
 """
+# Named before any import below fails on a bare module name (docs/install.md).
+from seqcore.extras import require_extra
+
+require_extra("graphs")
+
 from .baselines import GNNBaseline
 from .conv import GSMConv
 from .heads import TaskHead

@@ -14,6 +14,11 @@ Points are ``(N, 3 + C)`` float32 in the LiDAR frame (KITTI ``.bin``: x, y, z, i
 - Evaluation: :func:`evaluate` (KITTI 3-D / BEV AP|R40 and R11 per difficulty) and KITTI result files.
 - :func:`plot_bev` / :func:`save_bev`: bird's-eye views.
 """
+# Named before any import below fails on a bare module name (docs/install.md).
+from seqcore.extras import require_extra
+
+require_extra("pointcloud")
+
 from .augment import (
     Compose,
     GTDatabase,

@@ -19,6 +19,7 @@ import torch
 
 from pointcloud.iou import bev_corners
 from seqcore.atomic import atomic_write
+from seqcore.extras import install_command
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
@@ -37,7 +38,7 @@ def _require_matplotlib() -> Any:
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
             "pointcloud.viz needs matplotlib, which is not a core dependency of seqcore; "
-            "install it with `pip install 'seqcore[examples]'` (or `pip install matplotlib`)") from exc
+            f"install it with `{install_command('examples')}` (or `pip install matplotlib`)") from exc
     return Figure, FigureCanvasAgg
 
 

@@ -6,6 +6,11 @@
 - :mod:`timeseries.data`: CSV, ETTh1, sunspots and co2 loaders; :mod:`timeseries.sktime`: the sktime adapter.
 - :mod:`timeseries.dynamics`: dynamical-systems reconstruction with PLRNNs trained by generalized teacher forcing.
 """
+# Named before any import below fails on a bare module name (docs/install.md).
+from seqcore.extras import require_extra
+
+require_extra("timeseries")
+
 from .arnet import ARNetForecaster, LagRegressor, lag_matrix, stpe
 from .autotimes import AutoTimesForecaster
 from .base import Forecaster

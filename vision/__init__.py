@@ -6,6 +6,11 @@
 - :class:`GridScan`: several scan orders for multiplicative-decay baselines.
 - :func:`digits_datasets`, :func:`image_folder_datasets`: scikit-learn's bundled digits and ImageFolder trees.
 """
+# Named before any import below fails on a bare module name (docs/install.md).
+from seqcore.extras import require_extra
+
+require_extra("vision")
+
 from .data import DigitsDataset, digits_datasets, image_folder_datasets
 from .lightnet import LightNet, PatchEmbed, lightnet_base, lightnet_small, lightnet_tiny
 from .position import MDTPE, grid_coordinates, md_lrpe_angles
