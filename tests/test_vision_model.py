@@ -15,7 +15,7 @@ TINY = dict(patch_size=4, embed_dim=24, depth=2, num_heads=3)
 
 
 def test_registered_in_timm_with_a_default_cfg() -> None:
-    for name in ("lightnet_tiny", "lightnet_small", "lightnet_base"):
+    for name in ("lightnet_mini", "lightnet_tiny", "lightnet_small", "lightnet_base"):
         assert name in timm.list_models("lightnet*")
     model = timm.create_model("lightnet_tiny", num_classes=7, img_size=64)
     assert isinstance(model, LightNet)
