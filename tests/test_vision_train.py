@@ -1,7 +1,11 @@
 """Vision data loaders (vision.data) and the training example (examples/vision/train.py), on tiny runs."""
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -11,12 +15,15 @@ import torch
 from PIL import Image
 
 from scripts import load_script
-from seqcore.checkpoint import load_checkpoint
+from seqcore.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 pytest.importorskip("timm")
 pytest.importorskip("torchvision")
 pytest.importorskip("sklearn")
 
+import timm  # noqa: E402
+
+from vision import load_model  # noqa: E402
 from vision.data import digits_datasets, image_folder_datasets  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -305,3 +312,68 @@ def test_trains_on_image_folder(train_script: ModuleType, tmp_path: Path) -> Non
                                  "--out", str(tmp_path / "run"), *TINY])
     assert metrics["data"] == "pets" and metrics["epochs"] == 2
     assert (tmp_path / "run" / "curves.png").is_file()
+
+
+# ------------------------------------------------------------------------------------ model in the checkpoint
+
+
+def test_the_model_reported_and_saved_is_the_model_built(train_script: ModuleType, tmp_path: Path) -> None:
+    metrics = train_script.main(["--quick", "--out", str(tmp_path), *TINY])
+    config = load_checkpoint(tmp_path / "checkpoint.pt", kind=train_script.CHECKPOINT_KIND).config
+    assert metrics["model"] == config["model"] == "lightnet_mini"
+    assert config["model_kwargs"] == {"num_classes": 10, "in_chans": 1, "img_size": 32, "embed_dim": 32, "depth": 1,
+                                      "num_heads": 2}
+    rebuilt = timm.create_model(config["model"], **config["model_kwargs"])
+    assert sum(p.numel() for p in rebuilt.parameters()) == metrics["params"]
+    # No hidden settings: a named model is built as registered, with the data's classes, channels and size only.
+    args = train_script.parse_args(["--model", "lightnet_tiny"])
+    kwargs = train_script.model_kwargs(args, 10)
+    assert kwargs == {"num_classes": 10, "in_chans": 1, "img_size": 32}
+    tiny = train_script.build_model(args, kwargs)
+    assert (tiny.embed_dim, len(tiny.blocks), tiny.num_heads, tiny.patch_size) == (192, 12, 3, 16)
+
+
+def test_a_checkpoint_written_by_the_script_reloads_into_the_trained_model(train_script: ModuleType,
+                                                                           tmp_path: Path) -> None:
+    """The script runs in its own process; the model rebuilt from its checkpoint alone gives the test loss and
+    accuracy that process measured with the trained model."""
+    options = ["--quick", "--out", str(tmp_path), "--model-kwargs", json.dumps({"embed_dim": 16, "depth": 2,
+               "num_heads": 2, "mixer": "gla", "scan_orders": 4, "drop_path_rate": 0.1}), "--threads", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, str(EXAMPLE), *options], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    path = tmp_path / "checkpoint.pt"
+    saved = load_checkpoint(path, kind=train_script.CHECKPOINT_KIND)
+    model = load_model(path)
+    assert not model.training and model.mixer_name == "gla" and model.scan_orders == 4 and len(model.blocks) == 2
+    weights = model.state_dict()
+    assert weights.keys() == saved.state["model"].keys()
+    assert all(torch.equal(weights[name], saved.state["model"][name]) for name in weights)
+    args = train_script.parse_args(options)
+    _, test_set, _, _ = train_script.build_datasets(args)
+    loader = torch.utils.data.DataLoader(test_set, batch_size=args.batch_size)
+    scores = train_script.evaluate(model, loader, torch.nn.CrossEntropyLoss(label_smoothing=args.smoothing),
+                                   torch.device("cpu"))
+    last = saved.state["history"][-1]
+    assert scores["test_acc"] == last["test_acc"]
+    assert scores["test_loss"] == pytest.approx(last["test_loss"], rel=1e-6)
+    assert "| lightnet_mini | digits |" in run.stdout
+
+
+def test_load_model_refuses_checkpoints_without_the_model(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "none.pt")
+    old = tmp_path / "old.pt"  # what train.py wrote before it recorded the model's arguments
+    save_checkpoint(old, {"model": {}}, kind="vision.train", config={"model": "lightnet_tiny", "model_kwargs": {}})
+    with pytest.raises(CheckpointError, match=r"old\.pt does not record the model's timm name and constructor"):
+        load_model(old)
+    unknown = tmp_path / "unknown.pt"
+    save_checkpoint(unknown, {"model": {}}, kind="vision.train",
+                    config={"model": "no_such_net", "model_kwargs": {"num_classes": 2}})
+    with pytest.raises(CheckpointError, match=r"unknown\.pt holds a 'no_such_net' model, which timm does not know"):
+        load_model(unknown)
+    other = tmp_path / "other.pt"
+    save_checkpoint(other, {"model": {}}, kind="graphs.fit_classifier")
+    with pytest.raises(CheckpointError, match=r"is a 'graphs.fit_classifier' checkpoint, expected 'vision.train'"):
+        load_model(other)

@@ -1,22 +1,24 @@
-"""Train a timm image classifier (default: a small LightNet) on scikit-learn's digits or an ImageFolder directory.
+"""Train a timm image classifier (default: lightnet_mini) on scikit-learn's digits or an ImageFolder directory.
 
-    python examples/vision/train.py                                       # digits, small lightnet_tiny, 32x32
+    python examples/vision/train.py                                       # digits, lightnet_mini, 32x32
     python examples/vision/train.py --model-kwargs '{"mixer": "gla", "scan_orders": 4}'
     python examples/vision/train.py --data path/to/images --in-chans 3 --img-size 64 --epochs 30
     python examples/vision/train.py --resume runs/vision/checkpoint.pt   # continue an interrupted run
     python examples/vision/train.py --quick                               # seconds: checks the mechanics
 
 Any model registered with timm can be named with ``--model`` (``import vision`` registers ``lightnet_*``); it is
-built untrained (nothing is downloaded) with ``num_classes`` and ``in_chans`` from the data. ``lightnet_*``
-models also get ``img_size`` and, by default, a width, depth and patch size suited to 32x32 digits (see
-``LIGHTNET_DIGITS``); ``--model-kwargs`` (JSON) overrides any of them. Transforms, optimizer (AdamW) and the
+built untrained (nothing is downloaded) with ``num_classes`` and ``in_chans`` from the data, ``img_size`` too for
+``lightnet_*``, and ``--model-kwargs`` (JSON) on top: nothing else. The default ``lightnet_mini`` (patch 8, width
+128, depth 4, 4 heads) suits 32x32 digits; ``lightnet_tiny`` is DeiT-Tiny's shape. Transforms, optimizer (AdamW) and the
 warmup + cosine schedule come from timm's factories. Without ``--data`` the 1797 digits are split 75/25 with
 stratification (``vision.data.digits_datasets``) and upscaled to ``--img-size`` as single-channel images; with
 ``--data`` the folder must hold ``train/<class>/`` and ``val/<class>/``. The held-out part is evaluated after
 every epoch and only reported: the last epoch's model is the result, none is picked by its test score.
 
 Each epoch writes ``checkpoint.pt`` (model, optimizer, scheduler, epoch, history, settings) and
-``curves.png`` (loss and accuracy per epoch) to ``--out``. ``--resume`` continues from a checkpoint exactly as
+``curves.png`` (loss and accuracy per epoch) to ``--out``. The settings record the model's timm name and every
+argument it was built with, so ``vision.load_model("checkpoint.pt")`` rebuilds the trained model from the file
+alone (see ``vision.checkpoints``). ``--resume`` continues from a checkpoint exactly as
 the uninterrupted run would have: every epoch reseeds the random generators from ``(--seed, epoch)``, so its
 shuffling, augmentation and dropout do not depend on what ran before. The script ends with a markdown table.
 """
@@ -55,12 +57,12 @@ from tqdm.auto import tqdm  # noqa: E402
 import vision  # noqa: E402,F401  (registers lightnet_* with timm)
 from seqcore import checkpoint as ckpt  # noqa: E402
 from seqcore.atomic import atomic_write  # noqa: E402
+from vision.checkpoints import CHECKPOINT_KIND  # noqa: E402
 from vision.data import digits_datasets, image_folder_datasets  # noqa: E402
 
-# Settings of lightnet_* for 32x32 digits: 8x8 patches give a 4x4 token grid, each token 2x2 pixels of the
-# original 8x8 digit. 4x4 patches (64 tokens) train about 5x slower on a CPU thread for this data, past a few
-# minutes. --model-kwargs overrides any of these.
-LIGHTNET_DIGITS = {"patch_size": 8, "embed_dim": 128, "depth": 4, "num_heads": 4}
+# lightnet_mini on 32x32 digits: 8x8 patches give a 4x4 token grid, each token 2x2 pixels of the original 8x8
+# digit. 4x4 patches (64 tokens) train about 5x slower on a CPU thread for this data, past a few minutes.
+DEFAULT_MODEL = "lightnet_mini"
 # Greyscale inputs are centred on mid-grey; RGB inputs get timm's ImageNet statistics.
 GREY_MEAN, GREY_STD = (0.5,), (0.5,)
 QUICK_TRAIN, QUICK_TEST = 96, 64  # --quick: images per part, enough for a few batches of each
@@ -81,7 +83,7 @@ def json_object(text: str) -> dict[str, Any]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options, with the defaults that depend on others (epochs, channels) filled in."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="lightnet_tiny", help="any timm model name")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"any timm model name (default {DEFAULT_MODEL})")
     parser.add_argument("--model-kwargs", type=json_object, default={},
                         help='JSON dict passed to timm.create_model, e.g. \'{"mixer": "gla", "scan_orders": 4}\'')
     parser.add_argument("--data", type=Path, default=None,
@@ -146,12 +148,17 @@ def build_datasets(args: argparse.Namespace) -> tuple[Dataset, Dataset, list[str
     return train, test, classes, name
 
 
-def build_model(args: argparse.Namespace, num_classes: int) -> nn.Module:
-    """``args.model`` untrained, with the data's classes and channels and the LightNet defaults for small images."""
+def model_kwargs(args: argparse.Namespace, num_classes: int) -> dict[str, Any]:
+    """Every keyword argument ``args.model`` is built with: the data's classes and channels, the image size for
+    LightNet (which records it), then ``--model-kwargs``. Stored in the checkpoint to rebuild the model."""
     kwargs: dict[str, Any] = {"num_classes": num_classes, "in_chans": args.in_chans}
     if args.model.startswith("lightnet"):
-        kwargs.update(img_size=args.img_size, **LIGHTNET_DIGITS)
-    kwargs.update(args.model_kwargs)
+        kwargs["img_size"] = args.img_size
+    return {**kwargs, **args.model_kwargs}
+
+
+def build_model(args: argparse.Namespace, kwargs: dict[str, Any]) -> nn.Module:
+    """``args.model`` untrained, built with ``kwargs`` (:func:`model_kwargs`) and nothing else."""
     return timm.create_model(args.model, pretrained=False, **kwargs)
 
 
@@ -212,15 +219,13 @@ def evaluate(model: nn.Module, loader: DataLoader, criterion: nn.Module, device:
     return {"test_loss": total_loss / seen, "test_acc": correct / seen}
 
 
-def settings(args: argparse.Namespace) -> dict[str, Any]:
-    """What defines a run, stored in checkpoints so a resume can refuse a different one."""
-    keys = ("model", "model_kwargs", "data", "in_chans", "img_size", "epochs", "batch_size", "lr", "weight_decay",
+def settings(args: argparse.Namespace, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """What defines a run, stored in checkpoints so a resume can refuse a different one; ``model`` and
+    ``model_kwargs`` (all of ``kwargs``) are what :func:`vision.load_model` rebuilds the model from."""
+    keys = ("model", "data", "in_chans", "img_size", "epochs", "batch_size", "lr", "weight_decay",
             "warmup_epochs", "smoothing", "hflip", "seed", "quick")
-    return {key: (str(value) if isinstance(value, Path) else value)
-            for key, value in vars(args).items() if key in keys}
-
-
-CHECKPOINT_KIND = "vision.train"
+    run = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items() if key in keys}
+    return {**run, "model_kwargs": kwargs}
 
 
 def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, epoch: int,
@@ -289,7 +294,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     device = torch.device(args.device)
     seed_everything(args.seed, 0)
     train_set, test_set, classes, data_name = build_datasets(args)
-    model = build_model(args, len(classes)).to(device)
+    kwargs = model_kwargs(args, len(classes))
+    model = build_model(args, kwargs).to(device)
     train_loader_len = -(-len(train_set) // args.batch_size)
     optimizer = create_optimizer_v2(model, opt="adamw", lr=args.lr, weight_decay=args.weight_decay)
     scheduler, _ = create_scheduler_v2(
@@ -297,7 +303,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         warmup_lr=args.lr * 0.01, min_lr=args.lr * 0.01, step_on_epochs=False, updates_per_epoch=train_loader_len,
     )
     criterion = nn.CrossEntropyLoss(label_smoothing=args.smoothing)
-    config = settings(args)
+    config = settings(args, kwargs)
     start_epoch, history = 0, []
     if args.resume is not None:
         start_epoch, history = load_checkpoint(args.resume, model, optimizer, scheduler, config)
@@ -305,7 +311,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     checkpoint, plot = args.out / "checkpoint.pt", args.out / "curves.png"
     test_loader = DataLoader(test_set, batch_size=args.batch_size, num_workers=args.workers)
 
-    print(f"{args.model} on {data_name}: {len(train_set)} training / {len(test_set)} test images, "
+    print(f"{args.model} ({', '.join(f'{k}={v!r}' for k, v in kwargs.items())}) on {data_name}: "
+          f"{len(train_set)} training / {len(test_set)} test images, "
           f"{len(classes)} classes, {sum(p.numel() for p in model.parameters()):,} parameters, device {device}")
     for epoch in tqdm(range(start_epoch, args.epochs), desc="training", initial=start_epoch, total=args.epochs):
         generator = seed_everything(args.seed, epoch + 1)
