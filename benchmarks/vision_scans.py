@@ -5,7 +5,7 @@ image in 1, 2 or 4 orders, on the same backbone, data and budget.
     python benchmarks/vision_scans.py --mixers gla --epochs 10
     python benchmarks/vision_scans.py --quick               # one epoch on a subset: mechanics only
 
-Every configuration is ``lightnet_tiny`` with ``examples/vision/train.py``'s digits settings (patch 8 on 32 px,
+Every configuration is ``lightnet_mini``, ``examples/vision/train.py``'s default for the digits (patch 8 on 32 px,
 width 128, depth 4, 4 heads, MD-TPE on) and only the token mixer changed: ``mixer="lightnet"`` (MD-LRPE, one
 ``softmax_T(K)^T V`` per block) or a ``seqcore.nn`` decay mixer with ``scan_orders`` 1 (row-major, causal),
 2 (row-major forward and reverse) or 4 (row- and column-major, each forward and reverse; weights shared). Each is
