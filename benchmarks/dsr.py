@@ -11,7 +11,7 @@ shPLRNN ``M = 5``, ``H = 250``, affine read-out, constant ``alpha = 0.3``, ``obs
 learning rate 1e-3 -> 1e-6, 16 windows of 200 steps per batch, 50 batches per epoch, 5000 epochs.
 
 Each run is scored on the test file as ``evaluate_run`` in ``src/evaluation.jl`` does (see
-:class:`timeseries.dynamics.DynamicsReconstructor.score`): ``D_stsp`` (30 bins), ``D_H`` (smoothing 20) and
+:meth:`timeseries.dynamics.DynamicsReconstructor.dynamics_measures`): ``D_stsp`` (30 bins), ``D_H`` (smoothing 20) and
 ``PE(20)``. Tables give the median and min-max over seeds, the time per gradient step and the steps done
 against the paper's 250,000. The floor is train vs test data (the same system, a different trajectory), computed
 live from the files. ``--quick`` trains a few epochs on one seed and scores the first 5,000 test samples; it
@@ -93,7 +93,7 @@ def run_seed(system: str, seed: int, epochs: int, batches: int, minutes: float |
     )
     est.fit(train)
     begin = time.perf_counter()
-    scores = est.score(test)
+    scores = est.dynamics_measures(test)
     steps = len(test)
     x_gen = est.generate(steps + steps // 4, x0=test[0])[steps // 4 :]
     loss = est.history_["loss"]

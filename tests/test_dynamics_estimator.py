@@ -1,4 +1,5 @@
-"""DynamicsReconstructor (estimator contract, fit/score on Lorenz-63), the DSR data loaders and the example."""
+"""DynamicsReconstructor (estimator contract, fit/score/dynamics_measures on Lorenz-63, model selection with
+scikit-learn), the DSR data loaders and the example."""
 from __future__ import annotations
 
 import math
@@ -125,7 +126,7 @@ def test_max_time_stops_after_the_first_epoch(lorenz: np.ndarray) -> None:
 def test_short_fit_lowers_the_loss_and_scores_finite(fitted: DynamicsReconstructor, lorenz: np.ndarray) -> None:
     loss = fitted.history_["loss"]
     assert loss[-1] < 0.9 * loss[0]
-    scores = fitted.score(lorenz[5000:])
+    scores = fitted.dynamics_measures(lorenz[5000:])
     assert set(scores) == {"D_stsp", "D_H", "PE"}
     assert all(math.isfinite(v) and v >= 0 for v in scores.values())
     assert scores["D_H"] <= 1.0
@@ -136,10 +137,59 @@ def test_score_follows_evaluation_jl(fitted: DynamicsReconstructor, lorenz: np.n
 
     test = lorenz[5000:5400]
     gen = fitted.generate(500, x0=test[0])[100:]  # 1.25 T steps from the first test sample, 0.25 T dropped
-    scores = fitted.score(test, n=5)
+    scores = fitted.dynamics_measures(test, n=5)
     assert scores["D_stsp"] == state_space_divergence(test, gen)
     assert scores["D_H"] == power_spectrum_error(test, gen)
     assert scores["PE"] == prediction_error(fitted.predict, test, 5)
+
+
+def test_score_is_minus_d_stsp_and_dynamics_measures_keeps_the_dict(
+    fitted: DynamicsReconstructor, lorenz: np.ndarray
+) -> None:
+    test = lorenz[5000:5400]
+    value = fitted.score(test)
+    assert type(value) is float
+    assert value == -fitted.dynamics_measures(test)["D_stsp"]
+
+
+def test_score_is_minus_infinity_when_no_generated_point_is_in_the_box(
+    fitted: DynamicsReconstructor, lorenz: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    far = pickle.loads(pickle.dumps(fitted))
+    monkeypatch.setattr(far, "generate", lambda T, x0=None, inputs=None: np.full((T, 3), 100.0))
+    assert math.isnan(far.dynamics_measures(lorenz[:400])["D_stsp"])
+    assert far.score(lorenz[:400]) == -math.inf
+
+
+def test_grid_search_with_time_series_split_prefers_a_model_that_can_rotate() -> None:
+    """Higher is better: on a noisy circle the elementwise linear model decays to a point (D_stsp 12.5), the
+    shPLRNN learns the cycle (D_stsp 5.5-5.7), and the search picks it (about 6 s)."""
+    from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
+
+    t = np.arange(1500) * 2 * np.pi / 25
+    x = np.sqrt(2) * np.stack([np.cos(t), np.sin(t)], axis=1) + 0.05 * np.random.default_rng(0).standard_normal((1500, 2))
+    est = DynamicsReconstructor(hidden_dim=20, epochs=50, batches_per_epoch=20, sequence_length=30, lr_start=1e-2,
+                                alpha=0.3, random_state=0)
+    search = GridSearchCV(est, {"model": ["linear", "clipped_shallow"]}, cv=TimeSeriesSplit(2, test_size=250),
+                          refit=False).fit(x)
+    scores = search.cv_results_["mean_test_score"]
+    assert search.best_params_ == {"model": "clipped_shallow"}
+    assert np.all(np.isfinite(scores)) and scores[1] > scores[0] + 3
+
+
+def test_cross_val_score_routes_external_inputs_to_fit_and_score(lorenz: np.ndarray) -> None:
+    import sklearn
+    from sklearn.model_selection import TimeSeriesSplit, cross_val_score
+
+    s = np.sin(np.arange(600) / 10.0)[:, None]
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = DynamicsReconstructor(**TINY, random_state=0).set_fit_request(inputs=True).set_score_request(inputs=True)
+        scores = cross_val_score(est, lorenz[:600], params={"inputs": s}, cv=TimeSeriesSplit(2), error_score="raise")
+    cv = TimeSeriesSplit(2).split(lorenz[:600])
+    expected = [DynamicsReconstructor(**TINY, random_state=0).fit(lorenz[tr], inputs=s[tr]).score(lorenz[te], inputs=s[te])
+                for tr, te in cv]
+    assert scores.dtype == np.float64 and np.all(np.isfinite(scores))
+    np.testing.assert_array_equal(scores, expected)
 
 
 def test_predict_matches_generate(fitted: DynamicsReconstructor, lorenz: np.ndarray) -> None:
@@ -154,8 +204,10 @@ def test_diverging_generation_scores_inf_with_a_warning(lorenz: np.ndarray) -> N
     with torch.no_grad():
         est.model_.A.fill_(2.0)  # doubles the state every step: float32 overflows after ~130 steps
     with pytest.warns(RuntimeWarning, match="diverged"):
-        scores = est.score(lorenz[:400], n=5)
+        scores = est.dynamics_measures(lorenz[:400], n=5)
     assert scores["D_stsp"] == math.inf and math.isnan(scores["D_H"]) and math.isfinite(scores["PE"])
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        assert est.score(lorenz[:400]) == -math.inf
 
 
 def test_analysis_helpers(fitted: DynamicsReconstructor) -> None:
@@ -200,7 +252,7 @@ def test_wrong_dimensions_at_generate_predict_and_score(lorenz: np.ndarray) -> N
     with pytest.raises(ValueError, match="X must have shape \\(T, N\\) with N = 3"):
         est.score(np.zeros((100, 2)))
     with pytest.raises(ValueError, match="more than"):
-        est.score(lorenz[:10], n=20)
+        est.dynamics_measures(lorenz[:10], n=20)
     with pytest.raises(ValueError, match="NaN or inf"):
         est.score(np.full((100, 3), np.nan))
     with pytest.raises(ValueError, match="T must be an integer"):
@@ -215,7 +267,7 @@ def test_external_inputs_are_required_once_fitted_with_them(lorenz: np.ndarray) 
     assert est.n_inputs_ == 1 and est.generate(50, inputs=s[:50]).shape == (50, 3)
     with pytest.raises(ValueError, match="inputs of shape"):
         est.generate(50)
-    scores = est.score(lorenz[:200], n=5, inputs=s[:200])
+    scores = est.dynamics_measures(lorenz[:200], n=5, inputs=s[:200])
     assert math.isfinite(scores["PE"])
 
 

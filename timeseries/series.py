@@ -23,6 +23,7 @@ class Series:
     index: pd.Index | None = None
     columns: Any = None
     name: Any = None
+    filled: np.ndarray | None = None  # (T,) bool: rows where a missing value was filled in (None: no row)
 
     @property
     def n_channels(self) -> int:
@@ -172,7 +173,9 @@ def to_series(y: Any, *, what: str = "y", missing: str = "raise") -> Series:
         values, kind, index, columns, name = (array[:, None], "1d", None, None, None) if array.ndim == 1 else (array, "2d", None, None, None)
     if values.shape[0] == 0 or values.shape[1] == 0:
         raise ValueError(f"{what} is empty (shape {values.shape})")
-    return Series(_fill_missing(values, missing, what), kind, index, columns, name)
+    bad_rows = ~np.isfinite(values).all(axis=1)
+    filled = bad_rows if bad_rows.any() else None
+    return Series(_fill_missing(values, missing, what), kind, index, columns, name, filled)
 
 
 def to_series_list(y: Any, *, what: str = "y", missing: str = "raise") -> tuple[list[Series], bool]:

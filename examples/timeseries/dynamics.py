@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     )
     est.fit(train)
     begin = time.perf_counter()
-    scores = est.score(test)
+    scores = est.dynamics_measures(test)
     score_s = time.perf_counter() - begin
 
     steps = len(test)

@@ -8,11 +8,13 @@
 * generation starts from ``z_1 = init_state(x_1)`` and returns ``T`` observations whose first row is the
   read-out of ``z_1`` itself (for the identity observation that is ``x_1``); no noise is added, so it is a
   deterministic function of the parameters;
-* ``score(X_test)`` generates ``floor(1.25 T)`` steps from the first *test* sample, discards the first
-  ``floor(0.25 T)`` as a transient (leaving exactly ``T`` rows) and compares them with the whole test series
-  by ``D_stsp`` (30 bins per axis for ``N < 6``, GMM with variance 1 otherwise) and ``D_H`` (smoothing 20); with
-  external inputs no transient is discarded, as in the Julia code, because the inputs fix the time axis;
-  ``PE(n)`` (``n = 20``) is the mean squared ``n``-step-ahead error from every test state.
+* ``dynamics_measures(X_test)`` generates ``floor(1.25 T)`` steps from the first *test* sample, discards the
+  first ``floor(0.25 T)`` as a transient (leaving exactly ``T`` rows) and compares them with the whole test
+  series by ``D_stsp`` (30 bins per axis for ``N < 6``, GMM with variance 1 otherwise) and ``D_H`` (smoothing
+  20); with external inputs no transient is discarded, as in the Julia code, because the inputs fix the time
+  axis; ``PE(n)`` (``n = 20``) is the mean squared ``n``-step-ahead error from every test state;
+* ``score(X_test)`` is ``-D_stsp`` of that trajectory: one float, higher is better, for scikit-learn's
+  model selection.
 """
 from __future__ import annotations
 
@@ -88,10 +90,10 @@ class DynamicsReconstructor(BaseEstimator):
         Per-tensor gradient norm bound (0: off).
     standardize : bool, default False
         Z-score the training data (statistics over all series) and work on that scale internally; outputs of
-        :meth:`generate`, :meth:`predict` and :meth:`score` stay in the original units. Off by default because
-        the Julia code uses the data as given (the paper's files are already z-scored). With it, fitting on
-        ``a * X + b`` (per dimension, same ``random_state``) generates ``a * generate(x0) + b`` from
-        ``a * x0 + b``, to float rounding; a constant dimension is refused. Without it the model is not
+        :meth:`generate`, :meth:`predict` and :meth:`dynamics_measures` stay in the original units. Off by
+        default because the Julia code uses the data as given (the paper's files are already z-scored). With
+        it, fitting on ``a * X + b`` (per dimension, same ``random_state``) generates ``a * generate(x0) + b``
+        from ``a * x0 + b``, to float rounding; a constant dimension is refused. Without it the model is not
         affine-equivariant (the PLRNN's thresholds and initialisation are in data units), and data with a
         per-dimension std outside [0.1, 10] or a mean beyond +-10 get a UserWarning naming ``standardize=True``.
     max_time : float, optional
@@ -400,11 +402,38 @@ class DynamicsReconstructor(BaseEstimator):
 
     # ------------------------------------------------------------------ evaluation
 
-    def score(self, X: Any, y: Any = None, n: int = 20, inputs: Any = None) -> dict[str, float]:
+    def score(self, X: Any, y: Any = None, inputs: Any = None) -> float:
+        """``-D_stsp`` on a test series: one float, higher is better, as scikit-learn's ``score``.
+
+        The state-space divergence is the measure of the paper that asks whether the generated trajectory
+        reproduces the attractor's geometry (the long-term behaviour a reconstruction is for, which ``PE``, a
+        short-term error, does not test); its negative makes ``GridSearchCV`` and ``cross_val_score`` (which
+        maximise ``score``) pick the model with the smallest divergence. It equals
+        ``-dynamics_measures(X, inputs=inputs)["D_stsp"]``, computed the same way (the trajectory generated from
+        ``X[0]``, see the module docstring), without the cost of ``D_H`` and ``PE``. A trajectory that diverges
+        or never enters the data's histogram box (``D_stsp`` inf or NaN) scores ``-inf``, the worst.
+
+        With ``TimeSeriesSplit`` on one ``(T, N)`` series each fold is scored on its own test segment (the
+        generated trajectory starts from the segment's first state, so the segment need not follow the
+        training fold). External inputs reach ``fit`` and ``score`` in a search only through scikit-learn's
+        metadata routing (``set_fit_request(inputs=True)`` and ``set_score_request(inputs=True)``).
+
+        Parameters
+        ----------
+        X : array of shape (T, N)
+            Test series, ``T >= 2``.
+        y : ignored
+        inputs : array of shape (T, K), optional
+            External inputs aligned with ``X`` (required iff fitted with them).
+        """
+        x, drive = self._check_test(X, inputs, 2, "at least 2")
+        d_stsp, _ = self._free_run_measures(x, drive, spectrum=False)
+        return -d_stsp if math.isfinite(d_stsp) else -math.inf
+
+    def dynamics_measures(self, X: Any, y: Any = None, n: int = 20, inputs: Any = None) -> dict[str, float]:
         """The paper's three measures on a test series (``evaluate_run`` in ``src/evaluation.jl``).
 
-        Unlike scikit-learn's ``score``, which returns one float (higher is better), this returns a dict of
-        three errors (lower is better), so it cannot drive ``GridSearchCV`` directly.
+        Errors, lower is better; :meth:`score` is ``-D_stsp`` for tools that maximise one float.
 
         Parameters
         ----------
@@ -425,36 +454,53 @@ class DynamicsReconstructor(BaseEstimator):
             ``D_H`` is NaN, and non-finite predictions give ``PE = inf``, each with a RuntimeWarning.
         """
         check_is_fitted(self)
-        x = self._check_obs(X, "X", "(T, N)")
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be an integer >= 1, got {n!r}")
-        if x.shape[0] <= max(n, 1):
-            raise ValueError(f"X needs more than max(n, 1) = {max(n, 1)} time steps, got {x.shape[0]}")
-        T = x.shape[0]
-        if self.n_inputs_ == 0:
-            self._check_inputs(inputs, (T, 0))
-            transient = int(math.floor(_TRANSIENT_FRACTION * T))
-            x_gen = self.generate(int(math.floor((1 + _TRANSIENT_FRACTION) * T)), x[0])[transient:]
+        x, drive = self._check_test(X, inputs, int(n) + 1, f"more than n = {n}")
+        d_stsp, d_h = self._free_run_measures(x, drive, spectrum=True)
+        if drive is None:
             pe = prediction_error(self.predict, x, n)
         else:
-            s = self._check_inputs(inputs, (T, self.n_inputs_)).cpu().numpy()
-            x_gen = self.generate(T, x[0], s)
             # from x[t] the inputs s[t + 1 .. t + n] drive the n predicted steps
-            windows = np.lib.stride_tricks.sliding_window_view(s[1:], n, axis=0).transpose(0, 2, 1)
+            windows = np.lib.stride_tricks.sliding_window_view(drive[1:], n, axis=0).transpose(0, 2, 1)
             pe = prediction_error(lambda x0, k: self.predict(x0, k, windows[: len(x0)]), x, n)
-        scores = {"D_stsp": math.inf, "D_H": math.nan, "PE": pe if math.isfinite(pe) else math.inf}
-        if np.all(np.isfinite(x_gen)):
-            scores["D_stsp"] = state_space_divergence(x, x_gen)
-            scores["D_H"] = power_spectrum_error(x, x_gen)
+        if not math.isfinite(pe):
+            warnings.warn(f"{n}-step predictions are non-finite; PE = inf", RuntimeWarning, stacklevel=2)
+        return {"D_stsp": d_stsp, "D_H": d_h, "PE": pe if math.isfinite(pe) else math.inf}
+
+    def _check_test(self, X: Any, inputs: Any, minimum: int, need: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """A test series ``X: (T, N)`` with ``T >= minimum`` (``need`` says so in the error) and its inputs
+        ``(T, K)`` (``None`` without)."""
+        check_is_fitted(self)
+        x = self._check_obs(X, "X", "(T, N)")
+        if x.shape[0] < minimum:
+            raise ValueError(f"X needs {need} time steps, got {x.shape[0]}")
+        if self.n_inputs_ == 0:
+            self._check_inputs(inputs, (x.shape[0], 0))
+            return x, None
+        return x, self._check_inputs(inputs, (x.shape[0], self.n_inputs_)).cpu().numpy()
+
+    def _free_run_measures(self, x: np.ndarray, drive: np.ndarray | None, spectrum: bool) -> tuple[float, float]:
+        """``D_stsp`` and (with ``spectrum``, else NaN) ``D_H`` of the trajectory generated from ``x[0]``.
+
+        Without inputs ``floor(1.25 T)`` steps are generated and the first ``floor(0.25 T)`` dropped; with
+        inputs ``T`` steps driven by them. A non-finite trajectory gives ``inf`` and NaN, with a RuntimeWarning.
+        """
+        T = x.shape[0]
+        if drive is None:
+            transient = int(math.floor(_TRANSIENT_FRACTION * T))
+            x_gen = self.generate(int(math.floor((1 + _TRANSIENT_FRACTION) * T)), x[0])[transient:]
         else:
+            x_gen = self.generate(T, x[0], drive)
+        if not np.all(np.isfinite(x_gen)):
             step = int(np.argmax(~np.all(np.isfinite(x_gen), axis=1)))
             warnings.warn(
                 f"generated trajectory diverged (non-finite at step {step}); D_stsp = inf, D_H = NaN",
-                RuntimeWarning, stacklevel=2,
+                RuntimeWarning, stacklevel=3,
             )
-        if not math.isfinite(pe):
-            warnings.warn(f"{n}-step predictions are non-finite; PE = inf", RuntimeWarning, stacklevel=2)
-        return scores
+            return math.inf, math.nan
+        d_h = power_spectrum_error(x, x_gen) if spectrum else math.nan
+        return state_space_divergence(x, x_gen), d_h
 
     # ------------------------------------------------------------------ analysis
 
