@@ -668,41 +668,85 @@ class SyntheticScenes:
         self,
         root: str | os.PathLike,
         split: str = "training",
-        imageset: Optional[str] = None,
+        *,
+        val_fraction: Optional[float] = None,
         indices: Optional[Sequence[int]] = None,
     ) -> list[str]:
-        """Write scenes in the KITTI object layout.
+        """Write scenes in the KITTI object layout with their image sets (OpenPCDet's ``data/kitti``).
 
-        Creates ``root/<split>/velodyne/%06d.bin`` (float32 x, y, z, intensity),
-        ``root/<split>/label_2/%06d.txt`` (15-field camera-frame labels, see
-        ``lidar_boxes_to_kitti_labels``), ``root/<split>/calib/%06d.txt`` (``kitti_calibration``)
-        and ``root/ImageSets/<imageset>.txt`` (one frame id per line). No images are written.
+        ``split="training"`` writes ``root/training/velodyne/%06d.bin`` (float32 x, y, z, intensity),
+        ``root/training/label_2/%06d.txt`` (15-field camera-frame labels, see ``lidar_boxes_to_kitti_labels``) and
+        ``root/training/calib/%06d.txt`` (``kitti_calibration``), and splits the n scenes written into
+        ``ImageSets/train.txt`` and ``ImageSets/val.txt``: the last ``round(val_fraction * n)`` (halves up; at least
+        1, at most n - 1) go to val, the rest to train, and ``ImageSets/trainval.txt`` lists all n. The scenes are
+        independent draws, so a fixed tail is a fair held-out set, and the same one on every call.
+
+        ``split="testing"`` writes ``root/testing/velodyne`` and ``root/testing/calib`` and ``ImageSets/test.txt``
+        (all n): no labels, as KITTI's test split. Scene ``i`` always has frame id ``%06d % i``, so write
+        testing frames from other ``indices`` than the training ones. No images are written; files are replaced
+        atomically (:mod:`seqcore.atomic`).
 
         Args:
             root: dataset root.
-            split: ``"training"`` or ``"testing"`` (sub-directory name).
-            imageset: image-set name; default ``"train"`` for training, ``"test"`` otherwise.
-            indices: scenes to write (default all).
+            split: ``"training"`` or ``"testing"`` (sub-folder name).
+            val_fraction: share of the scenes held out in ``val.txt``, in (0, 1); default 0.25. Training only.
+            indices: scenes to write (default all), distinct ints in ``[0, num_scenes)``; at least 2 for
+                training (train and val both non-empty), 1 for testing.
 
         Returns:
-            The frame ids written.
+            The frame ids written, in index order.
+
+        Raises:
+            ValueError: ``split`` not ``"training"`` / ``"testing"``, ``val_fraction`` outside (0, 1) or given for
+                testing, ``indices`` out of range, repeated or too few.
+            TypeError: ``val_fraction`` not a real number, an index not an int.
         """
+        if split not in ("training", "testing"):
+            raise ValueError(f"split must be 'training' or 'testing', got {split!r}")
+        if val_fraction is not None and split == "testing":
+            raise ValueError("val_fraction is for split='training'; the testing split has no val image set")
+        if val_fraction is None:
+            val_fraction = 0.25
+        if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)):
+            raise TypeError(f"val_fraction must be a float in (0, 1), got {type(val_fraction).__name__}")
+        if not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        order = list(range(self.num_scenes)) if indices is None else list(indices)
+        for i in order:
+            if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+                raise TypeError(f"indices must be ints, got {type(i).__name__}")
+            if not 0 <= i < self.num_scenes:
+                raise ValueError(f"indices must be in [0, {self.num_scenes}), got {i}")
+        if len(set(order)) != len(order):
+            raise ValueError(f"indices must be distinct (a frame id is listed once), got {order}")
+        needed = 2 if split == "training" else 1
+        if len(order) < needed:
+            raise ValueError(f"split={split!r} needs at least {needed} scene(s)"
+                             + (" (train and val both non-empty)" if needed == 2 else "") + f", got {len(order)}")
+
         root = os.fspath(root)
-        imageset = imageset or ("train" if split == "training" else "test")
         calib = kitti_calibration()
         calib_txt = calib.to_text(_CALIB_EXTRA)
-        dirs = {k: os.path.join(root, split, k) for k in ("velodyne", "label_2", "calib")}
+        subs = ("velodyne", "label_2", "calib") if split == "training" else ("velodyne", "calib")
+        dirs = {k: os.path.join(root, split, k) for k in subs}
         for d in dirs.values():
             os.makedirs(d, exist_ok=True)
-        os.makedirs(os.path.join(root, "ImageSets"), exist_ok=True)
         ids = []
-        for i in range(self.num_scenes) if indices is None else indices:
+        for i in order:
             sc = self.scene(int(i))
             fid = sc.frame_id
             write_points(os.path.join(dirs["velodyne"], fid + ".bin"), sc.points)
-            objects = lidar_boxes_to_kitti_labels(sc.gt_boxes, sc.gt_names, sc.occlusion, calib)
-            write_labels(os.path.join(dirs["label_2"], fid + ".txt"), objects)
+            if "label_2" in dirs:
+                objects = lidar_boxes_to_kitti_labels(sc.gt_boxes, sc.gt_names, sc.occlusion, calib)
+                write_labels(os.path.join(dirs["label_2"], fid + ".txt"), objects)
             atomic_write_text(os.path.join(dirs["calib"], fid + ".txt"), calib_txt)
             ids.append(fid)
-        atomic_write_text(os.path.join(root, "ImageSets", imageset + ".txt"), "".join(fid + "\n" for fid in ids))
+        if split == "training":
+            num_val = min(len(ids) - 1, max(1, math.floor(val_fraction * len(ids) + 0.5)))
+            image_sets = {"train": ids[:-num_val], "val": ids[-num_val:], "trainval": ids}
+        else:
+            image_sets = {"test": ids}
+        os.makedirs(os.path.join(root, "ImageSets"), exist_ok=True)
+        for name, listed in image_sets.items():
+            atomic_write_text(os.path.join(root, "ImageSets", name + ".txt"), "".join(f + "\n" for f in listed))
         return ids

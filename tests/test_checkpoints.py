@@ -98,9 +98,9 @@ def _operator_table(path: Path) -> None:
 
 def _infer(path: Path) -> None:
     from pointcloud import SyntheticScenes
-    SyntheticScenes(1, seed=0).write_kitti(path.parent / "kitti")
-    _pointcloud_script("infer").main(["--checkpoint", str(path), "--scans", str(path.parent / "kitti" / "training"),
-                                      "--out", str(path.parent / "results")])
+    SyntheticScenes(2, seed=0).write_kitti(path.parent / "kitti")
+    _pointcloud_script("infer").main(["--checkpoint", str(path), "--data", str(path.parent / "kitti"),
+                                      "--split", "val", "--out", str(path.parent / "results")])
 
 
 def _lion_resume(path: Path) -> None:
@@ -208,6 +208,6 @@ def test_an_interrupted_synthetic_scene_cache_is_rebuilt_whole(tmp_path: Path) -
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [root.name]  # the dead builder's folder is gone
     fresh = train.synthetic_root(tmp_path / "fresh", 3, 2, 0)
     files = sorted(p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file())
-    assert len(files) == 5 * 3 + 2  # velodyne, label_2 and calib of 5 scenes; train.txt and val.txt
+    assert len(files) == 5 * 3 + 3  # velodyne, label_2 and calib of 5 scenes; train.txt, val.txt, trainval.txt
     assert files == sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
     assert all((fresh / f).read_bytes() == (root / f).read_bytes() for f in files)

@@ -1,4 +1,5 @@
-"""KittiDataset and collate (fast, CPU): the real sample frame and a tiny KITTI tree built in tmp_path."""
+"""KittiDataset and collate (fast, CPU): the real sample frame and a tiny KITTI tree built in tmp_path, with the
+KITTI splits (train, val, trainval, test, and split=None for a folder without ImageSets)."""
 import functools
 import os
 import tempfile
@@ -10,8 +11,10 @@ import torch
 from kitti_files import CALIB_TEXT, FRAME, KITTI_SAMPLE
 from pointcloud.boxes import boxes_camera_to_lidar, boxes_lidar_to_camera
 from pointcloud.calibration import Calibration
-from pointcloud.data import KittiDataset, collate, fov_mask
+from pointcloud.data import SPLITS, KittiDataset, collate, fov_mask
 from pointcloud.kitti_io import difficulty, read_labels, write_points
+from pointcloud.lion import to_batch
+from pointcloud.synthetic import kitti_calibration
 
 SAMPLE_ROOT = KITTI_SAMPLE
 # Points inside each Car of frame 000008, in label order (ground truth from the task statement).
@@ -29,8 +32,8 @@ requires_sample = pytest.mark.skipif(
 # ----------------------------------------------------------------------------------------------------------
 @requires_sample
 def test_real_frame_cars_dontcare_and_point_counts():
-    ds = KittiDataset(SAMPLE_ROOT, "train")
-    assert ds.frame_ids == [FRAME]  # no ImageSets in the sample: every velodyne id
+    ds = KittiDataset(SAMPLE_ROOT, None)
+    assert ds.frame_ids == [FRAME]  # no ImageSets in the sample: split=None reads every velodyne id
     s = ds[0]
     assert s["frame_id"] == FRAME
     assert list(s["gt_names"]) == ["Car"] * 6
@@ -59,10 +62,19 @@ def test_real_frame_cars_dontcare_and_point_counts():
 def test_real_frame_cropping_does_not_change_counts():
     # The shipped scan is already limited to the camera's view and the range crop only removes points
     # beyond x = 70.4 m or outside z in [-3, 1): no labelled car loses a point either way.
-    full = KittiDataset(SAMPLE_ROOT, fov_only=False, point_cloud_range=(-1e3, -1e3, -1e3, 1e3, 1e3, 1e3))[0]
-    cropped = KittiDataset(SAMPLE_ROOT)[0]
+    full = KittiDataset(SAMPLE_ROOT, None, fov_only=False, point_cloud_range=(-1e3, -1e3, -1e3, 1e3, 1e3, 1e3))[0]
+    cropped = KittiDataset(SAMPLE_ROOT, None)[0]
     assert full["num_points_in_gt"].tolist() == CAR_POINT_COUNTS
     assert len(cropped["points"]) < len(full["points"])
+
+
+@requires_sample
+@pytest.mark.parametrize("split", ["train", "val", "trainval"])
+def test_real_frame_has_no_image_sets_so_named_splits_are_errors(split):
+    with pytest.raises(FileNotFoundError, match=rf"ImageSets[/\\]{split}\.txt.*split=None"):
+        KittiDataset(SAMPLE_ROOT, split)
+    with pytest.raises(FileNotFoundError, match=r"testing[/\\]velodyne"):  # and it has no testing/ folder
+        KittiDataset(SAMPLE_ROOT, "test")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -95,7 +107,8 @@ CYC_BOX = [25.0, 2.0, -0.8, 1.8, 0.6, 1.7, 0.3]
 
 
 def _write_tree(root, *, image_sets: bool = True) -> None:
-    """Frames 000000 (Car + Pedestrian + Van + Person_sitting + DontCare), 000001 (Cyclist + Car), 000002 (0-byte scan)."""
+    """Frames 000000 (Car + Pedestrian + Van + Person_sitting + DontCare), 000001 (Cyclist + Car), 000002 (0-byte scan)
+    under ``training/``; with ``image_sets``, ImageSets train (000000, 000002) and val (000001), no trainval or test."""
     tr = root / "training"
     for sub in ("velodyne", "label_2", "calib"):
         (tr / sub).mkdir(parents=True)
@@ -129,13 +142,119 @@ def test_image_sets_select_frames(tmp_path):
     assert KittiDataset(tmp_path, "train").frame_ids == ["000000", "000002"]
     val = KittiDataset(tmp_path, "val")
     assert val.frame_ids == ["000001"] and len(val) == 1 and val[0]["frame_id"] == "000001"
-    with pytest.raises(ValueError, match="split"):
+    with pytest.raises(ValueError, match="split must be one of .*'trainval', 'test'.* or None"):
+        KittiDataset(tmp_path, "validation")
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_missing_image_set_is_an_error_naming_the_file_and_the_remedy(tmp_path, split):
+    # Before, a missing val.txt silently gave every frame: "val" became the training set.
+    _write_tree(tmp_path, image_sets=False)
+    if split == "test":
+        _write_testing(tmp_path, image_set=False)
+    expected = os.path.join(str(tmp_path), "ImageSets", f"{split}.txt")
+    with pytest.raises(FileNotFoundError) as err:
+        KittiDataset(tmp_path, split)
+    assert expected in str(err.value) and "split=None" in str(err.value) and "one frame id" in str(err.value)
+
+
+def test_val_without_its_image_set_is_an_error_even_when_train_has_one(tmp_path):
+    _write_tree(tmp_path)
+    (tmp_path / "ImageSets" / "val.txt").unlink()
+    assert KittiDataset(tmp_path, "train").frame_ids == ["000000", "000002"]
+    with pytest.raises(FileNotFoundError, match=r"val\.txt"):
+        KittiDataset(tmp_path, "val")
+
+
+def test_split_none_reads_every_training_scan_sorted(tmp_path):
+    _write_tree(tmp_path)  # ImageSets present: split=None still reads the folder, not a list
+    ds = KittiDataset(tmp_path, None)
+    assert ds.frame_ids == ["000000", "000001", "000002"] and ds.has_labels and ds.split is None
+    assert list(ds[1]["gt_names"]) == ["Cyclist", "Car"]
+
+
+def test_trainval_split(tmp_path):
+    _write_tree(tmp_path)
+    (tmp_path / "ImageSets" / "trainval.txt").write_text("000001\n000000\n")
+    ds = KittiDataset(tmp_path, "trainval")
+    assert ds.frame_ids == ["000001", "000000"] and ds.has_labels  # the file's order
+    assert [ds[i]["frame_id"] for i in range(2)] == ["000001", "000000"]
+    assert list(ds[1]["gt_names"]) == ["Car", "Pedestrian"]
+
+
+def _write_testing(root, *, image_set: bool = True, calib: bool = True) -> None:
+    """``testing/`` frames 000000 (3 points) and 000005 (0-byte scan), no label_2, as KITTI ships them."""
+    te = root / "testing"
+    (te / "velodyne").mkdir(parents=True)
+    write_points(te / "velodyne" / "000000.bin",
+                 np.array([[10.0, 0.0, -1.0, 0.5], [12.0, 1.0, -1.0, 0.2], [-5.0, 0.0, -1.0, 0.1]], np.float32))
+    (te / "velodyne" / "000005.bin").write_bytes(b"")
+    if calib:
+        (te / "calib").mkdir()
+        for fid in ("000000", "000005"):
+            (te / "calib" / f"{fid}.txt").write_text(CALIB_TEXT)
+    if image_set:
+        (root / "ImageSets").mkdir(exist_ok=True)
+        (root / "ImageSets" / "test.txt").write_text("000000\n000005\n")
+
+
+def test_test_split_reads_testing_frames_without_labels(tmp_path):
+    _write_tree(tmp_path)
+    _write_testing(tmp_path)
+    ds = KittiDataset(tmp_path, "test")
+    assert ds.frame_ids == ["000000", "000005"] and not ds.has_labels
+    s = ds[0]
+    assert sorted(s) == ["calib", "frame_id", "points"]  # no gt_boxes: not an empty scene, an unlabelled one
+    assert s["points"].shape == (2, 4)  # the point behind the camera is cropped, as in every split
+    assert ds[1]["points"].shape == (0, 4)
+    # Training frames of the same id are a different frame: the test split never reads training/.
+    assert len(KittiDataset(tmp_path, "train")[0]["points"]) == 8
+
+
+def test_test_split_refuses_ground_truth_and_training(tmp_path):
+    _write_testing(tmp_path)
+    ds = KittiDataset(tmp_path, "test")
+    with pytest.raises(ValueError, match="split 'test' has no labels"):
+        ds.ground_truth(0)
+    with pytest.raises(ValueError, match=r"no labels .*'test' split.*'train', 'val' or 'trainval'"):
+        to_batch([ds[0]], ("Car",))
+
+
+def test_test_split_needs_no_label_folder_but_its_calib(tmp_path):
+    _write_testing(tmp_path, calib=False)
+    with pytest.raises(FileNotFoundError, match=r"testing[/\\]calib"):
         KittiDataset(tmp_path, "test")
 
 
-def test_without_image_sets_all_frames_sorted(tmp_path):
-    _write_tree(tmp_path, image_sets=False)
-    assert KittiDataset(tmp_path, "val").frame_ids == ["000000", "000001", "000002"]
+def test_collate_unlabelled_frames_and_refuses_a_mix(tmp_path):
+    _write_tree(tmp_path)
+    _write_testing(tmp_path)
+    test = KittiDataset(tmp_path, "test")
+    batch = collate([test[0], test[1]])
+    assert "gt_boxes" not in batch and batch["points"].shape == (2, 5) and batch["frame_id"] == ["000000", "000005"]
+    with pytest.raises(ValueError, match=r"samples \[1\] have no gt_boxes"):
+        collate([KittiDataset(tmp_path)[0], test[0]])
+
+
+def test_a_split_folder_given_as_root_is_an_error_naming_the_root(tmp_path):
+    _write_tree(tmp_path)
+    with pytest.raises(ValueError, match="split folder, not the KITTI root") as err:
+        KittiDataset(tmp_path / "training", None)
+    assert f"({tmp_path})" in str(err.value)
+
+
+def test_one_calibration_for_every_frame_instead_of_calib_files(tmp_path):
+    _write_tree(tmp_path)
+    for f in (tmp_path / "training" / "calib").iterdir():
+        f.unlink()
+    (tmp_path / "training" / "calib").rmdir()
+    calib = kitti_calibration()
+    ds = KittiDataset(tmp_path, calibration=calib)
+    assert ds[0]["calib"] is calib and ds.ground_truth(0).boxes.shape[0] == 5  # every labelled object
+    with pytest.raises(FileNotFoundError, match="calib"):
+        KittiDataset(tmp_path)
+    with pytest.raises(TypeError, match="calibration must be a Calibration"):
+        KittiDataset(tmp_path, calibration=CALIB_TEXT)
 
 
 @pytest.mark.parametrize("sub", ["velodyne", "label_2", "calib"])
@@ -215,7 +334,7 @@ def test_transform_applied_last(tmp_path):
 
 def test_collate_shapes_padding_batch_column(tmp_path):
     _write_tree(tmp_path, image_sets=False)
-    ds = KittiDataset(tmp_path)
+    ds = KittiDataset(tmp_path, None)
     samples = [ds[0], ds[1], ds[2]]  # 8, 2, 0 points; 2, 2, 1 boxes
     batch = collate(samples)
     assert batch["batch_size"] == 3 and batch["frame_id"] == ["000000", "000001", "000002"]

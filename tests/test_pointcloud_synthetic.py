@@ -189,8 +189,9 @@ def test_write_kitti(tmp_path):
     ds = SyntheticScenes(2, seed=5, objects_per_scene=(4, 6))
     ids = ds.write_kitti(tmp_path)
     assert ids == ["000000", "000001"]
-    with open(tmp_path / "ImageSets" / "train.txt") as f:
-        assert f.read().split() == ids
+    image_sets = {name: (tmp_path / "ImageSets" / f"{name}.txt").read_text().split()
+                  for name in ("train", "val", "trainval")}
+    assert image_sets == {"train": ["000000"], "val": ["000001"], "trainval": ids}
     calib_ref = kitti_calibration()
     for i, fid in enumerate(ids):
         sc = ds.scene(i)
@@ -225,3 +226,54 @@ def test_write_kitti(tmp_path):
             assert abs(d) < 0.006
             a = (alpha - (ry - math.atan2(-box[1], box[0] - 0.27)) + np.pi) % (2 * np.pi) - np.pi
             assert abs(a) < 0.02
+
+
+def _image_sets(root) -> dict[str, list[str]]:
+    return {p.stem: p.read_text().split() for p in sorted((root / "ImageSets").iterdir())}
+
+
+@pytest.mark.parametrize("n, fraction, num_val", [(2, None, 1), (4, None, 1), (8, None, 2), (10, None, 3),
+                                                   (5, 0.5, 3), (3, 0.01, 1), (3, 0.99, 2), (22, 6 / 22, 6)])
+def test_write_kitti_train_val_split(tmp_path, n, fraction, num_val):
+    # Cheap scenes: the split only depends on how many are written.
+    scenes = SyntheticScenes(n, seed=0, beams=2, azimuth_step=5.0, clutter=False, objects_per_scene=(0, 1))
+    kwargs = {} if fraction is None else {"val_fraction": fraction}
+    ids = scenes.write_kitti(tmp_path, **kwargs)
+    sets = _image_sets(tmp_path)
+    assert sorted(sets) == ["train", "trainval", "val"]
+    assert sets["val"] == ids[n - num_val:] and sets["train"] == ids[:n - num_val]  # the last scenes are val
+    assert sets["trainval"] == ids and not set(sets["train"]) & set(sets["val"])
+    scenes.write_kitti(tmp_path / "again", **kwargs)
+    assert _image_sets(tmp_path / "again") == sets  # deterministic
+
+
+def test_write_kitti_testing_has_no_labels_and_a_test_image_set(tmp_path):
+    scenes = SyntheticScenes(4, seed=0, beams=2, azimuth_step=5.0, clutter=False)
+    assert scenes.write_kitti(tmp_path, indices=[0, 1]) == ["000000", "000001"]
+    assert scenes.write_kitti(tmp_path, "testing", indices=[3, 2]) == ["000003", "000002"]
+    assert sorted(os.listdir(tmp_path / "testing")) == ["calib", "velodyne"]
+    assert sorted(os.listdir(tmp_path / "testing" / "velodyne")) == ["000002.bin", "000003.bin"]
+    assert _image_sets(tmp_path) == {"test": ["000003", "000002"], "train": ["000000"], "val": ["000001"],
+                                     "trainval": ["000000", "000001"]}
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"split": "validation"}, ValueError, "split must be 'training' or 'testing'"),
+    ({"val_fraction": 0.0}, ValueError, r"val_fraction must be in \(0, 1\)"),
+    ({"val_fraction": 1.0}, ValueError, r"val_fraction must be in \(0, 1\)"),
+    ({"val_fraction": float("nan")}, ValueError, r"val_fraction must be in \(0, 1\)"),
+    ({"val_fraction": True}, TypeError, "val_fraction must be a float"),
+    ({"val_fraction": "0.2"}, TypeError, "val_fraction must be a float"),
+    ({"split": "testing", "val_fraction": 0.2}, ValueError, "testing split has no val image set"),
+    ({"indices": [0]}, ValueError, r"needs at least 2 scene\(s\) \(train and val both non-empty\), got 1"),
+    ({"indices": []}, ValueError, "needs at least 2"),
+    ({"split": "testing", "indices": []}, ValueError, r"needs at least 1 scene\(s\), got 0"),
+    ({"indices": [0, 3]}, ValueError, r"indices must be in \[0, 3\), got 3"),
+    ({"indices": [0, -1]}, ValueError, r"indices must be in \[0, 3\), got -1"),
+    ({"indices": [1, 1]}, ValueError, "indices must be distinct"),
+    ({"indices": [0, 1.0]}, TypeError, "indices must be ints, got float"),
+])
+def test_write_kitti_rejects_bad_arguments(tmp_path, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        SyntheticScenes(3, seed=0).write_kitti(tmp_path, **kwargs)
+    assert not (tmp_path / "ImageSets").exists()  # checked before anything is written

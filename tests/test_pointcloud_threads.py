@@ -140,7 +140,7 @@ def test_lion_detector_reruns_are_identical_and_thread_counts_agree():
 def test_lion_forward_on_the_real_kitti_frame_is_identical_between_reruns():
     """The issue's symptom: LION (the CPU setting) on frame 000008 differed by 3e-3 between reruns."""
     config = LIONConfig.small(classes=["Car"])
-    sample = KittiDataset(KITTI_SAMPLE, classes=config.classes, point_cloud_range=config.point_cloud_range)[0]
+    sample = KittiDataset(KITTI_SAMPLE, None, classes=config.classes, point_cloud_range=config.point_cloud_range)[0]
     torch.manual_seed(0)
     model = LIONDetector(config).eval()
     points, _, _ = to_batch([sample], config.classes)

@@ -2,7 +2,8 @@
 
     python examples/pointcloud/kitti_tour.py                    # 20 synthetic scenes
     python examples/pointcloud/kitti_tour.py --quick            # 8 scenes, two noise levels
-    python examples/pointcloud/kitti_tour.py --kitti path/to/kitti   # your own KITTI root (training/ + ImageSets/)
+    python examples/pointcloud/kitti_tour.py --kitti path/to/kitti   # your KITTI root: ImageSets/train.txt's frames
+    python examples/pointcloud/kitti_tour.py --kitti ../shared/data/kitti_sample --split all   # no ImageSets
 
 Steps: ``SyntheticScenes`` renders seeded LiDAR scenes and writes them in KITTI layout; ``KittiDataset`` reads
 them back (points cropped to the range and camera field of view, boxes in the LiDAR frame); augmentations,
@@ -31,9 +32,8 @@ import torch  # noqa: E402
 from pointcloud import DynamicVFE, VoxelGrid, voxelize  # noqa: E402
 from pointcloud.data import KittiDataset  # noqa: E402
 from pointcloud.evaluation import (  # noqa: E402
-    FrameBoxes, evaluate, frame_from_labels, image_boxes, read_result_files, write_result_files,
+    FrameBoxes, evaluate, image_boxes, read_result_files, write_result_files,
 )
-from pointcloud.kitti_io import read_labels  # noqa: E402
 from pointcloud.synthetic import SyntheticScenes  # noqa: E402
 from pointcloud.viz import save_bev  # noqa: E402
 
@@ -56,11 +56,8 @@ def stand_in_detections(sample: dict[str, Any], noise: float, rng: np.random.Gen
     return FrameBoxes(boxes, names, image_boxes(boxes, sample["calib"]), scores=scores)
 
 
-def tour(root: Path, out: Path, noises: list[float], seed: int) -> list[dict[str, Any]]:
-    dataset = KittiDataset(root, "train", point_cloud_range=RANGE)
-    label_dir = root / "training" / "label_2"
-    ground_truth = [frame_from_labels(read_labels(label_dir / f"{fid}.txt"), dataset[i]["calib"])
-                    for i, fid in enumerate(dataset.frame_ids)]
+def tour(dataset: KittiDataset, out: Path, noises: list[float], seed: int) -> list[dict[str, Any]]:
+    ground_truth = [dataset.ground_truth(i) for i in range(len(dataset))]
     samples = [dataset[i] for i in range(len(dataset))]
 
     grid = VoxelGrid(RANGE, VOXEL)
@@ -99,23 +96,34 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--scenes", type=int, default=20)
     parser.add_argument("--noise", type=float, nargs="+", default=[0.05, 0.2, 0.5], help="box jitter (m)")
     parser.add_argument("--kitti", type=Path, help="a KITTI root to read instead of synthetic scenes")
+    parser.add_argument("--split", choices=["train", "val", "trainval", "all"],
+                        help="--kitti's split (labelled: not test), as KittiDataset; 'all' = every scan under "
+                        "training/ (default: train)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/pointcloud"))
     parser.add_argument("--quick", action="store_true", help="8 scenes, two noise levels")
     args = parser.parse_args(argv)
+    if args.split is not None and args.kitti is None:
+        parser.error("--split picks frames of --kitti; the synthetic scenes are read whole")
     if args.quick:
         args.scenes, args.noise = 8, [0.05, 0.5]
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.kitti is not None:
-        return tour(args.kitti, args.out, args.noise, args.seed)
+        split = args.split or "train"
+        try:
+            dataset = KittiDataset(args.kitti, None if split == "all" else split, point_cloud_range=RANGE)
+        except (FileNotFoundError, ValueError) as err:
+            parser.error(f"--kitti {args.kitti} --split {split}: {err}")
+        return tour(dataset, args.out, args.noise, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         begin = time.perf_counter()
         scenes = SyntheticScenes(args.scenes, seed=args.seed)
         scenes.write_kitti(tmp)
         print(f"{args.scenes} synthetic scenes written in KITTI layout in {time.perf_counter() - begin:.1f} s "
               f"({os.path.join(tmp, 'training')})")
-        return tour(Path(tmp), args.out, args.noise, args.seed)
+        dataset = KittiDataset(tmp, "trainval", point_cloud_range=RANGE)  # every scene written
+        return tour(dataset, args.out, args.noise, args.seed)
 
 
 if __name__ == "__main__":

@@ -73,8 +73,7 @@ def synthetic_root(out: Path, train: int, val: int, seed: int) -> Path:
     try:
         scenes = SyntheticScenes(train + val, seed=seed)
         begin = time.perf_counter()
-        scenes.write_kitti(building, imageset="train", indices=range(train))
-        scenes.write_kitti(building, imageset="val", indices=range(train, train + val))
+        scenes.write_kitti(building, val_fraction=val / (train + val))  # the last `val` scenes are val
         try:
             os.replace(building, root)
         except OSError:
@@ -174,8 +173,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     if args.quick:
         args.train_scenes, args.val_scenes, args.steps, args.eval_every = 16, 6, 40, 40
-    if args.steps < 1 or args.batch_size < 1 or args.eval_every < 1:
-        parser.error("--steps, --batch-size and --eval-every must be positive")
+    if min(args.steps, args.batch_size, args.eval_every, args.train_scenes, args.val_scenes) < 1:
+        parser.error("--steps, --batch-size, --eval-every, --train-scenes and --val-scenes must be positive")
     torch.set_num_threads(args.threads)
     try:
         resume = load_checkpoint(args.resume, kind=CHECKPOINT_KIND) if args.resume else None

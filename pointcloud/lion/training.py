@@ -17,7 +17,15 @@ from .detector import LIONDetector
 def to_batch(samples: Sequence[dict[str, Any]], classes: Sequence[str]) -> tuple[Tensor, Tensor, Tensor]:
     """``(points (N, 5) [batch, x, y, z, intensity], gt_boxes (B, M, 7), gt_classes (B, M))`` for a list of
     samples; class indices are 1-based in ``classes`` order and recomputed from ``gt_names`` (augmentations
-    that add objects do not update ``gt_classes``)."""
+    that add objects do not update ``gt_classes``).
+
+    Raises:
+        ValueError: a sample without ``gt_boxes`` (a KITTI ``"test"`` split frame: it has no labels to train on).
+    """
+    unlabelled = [s.get("frame_id", i) for i, s in enumerate(samples) if "gt_boxes" not in s]
+    if unlabelled:
+        raise ValueError(f"samples {unlabelled} have no labels (frames of the KITTI 'test' split have none); "
+                         "training needs a labelled split: 'train', 'val' or 'trainval'")
     batch = collate([{"points": s["points"], "gt_boxes": s["gt_boxes"], "gt_names": s["gt_names"],
                       "frame_id": s.get("frame_id", "")}
                      for s in samples], classes)
