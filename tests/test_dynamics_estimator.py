@@ -167,7 +167,8 @@ def test_grid_search_with_time_series_split_prefers_a_model_that_can_rotate() ->
     from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
 
     t = np.arange(1500) * 2 * np.pi / 25
-    x = np.sqrt(2) * np.stack([np.cos(t), np.sin(t)], axis=1) + 0.05 * np.random.default_rng(0).standard_normal((1500, 2))
+    noise = 0.05 * np.random.default_rng(0).standard_normal((1500, 2))
+    x = np.sqrt(2) * np.stack([np.cos(t), np.sin(t)], axis=1) + noise
     est = DynamicsReconstructor(hidden_dim=20, epochs=50, batches_per_epoch=20, sequence_length=30, lr_start=1e-2,
                                 alpha=0.3, random_state=0)
     search = GridSearchCV(est, {"model": ["linear", "clipped_shallow"]}, cv=TimeSeriesSplit(2, test_size=250),
@@ -185,9 +186,10 @@ def test_cross_val_score_routes_external_inputs_to_fit_and_score(lorenz: np.ndar
     with sklearn.config_context(enable_metadata_routing=True):
         est = DynamicsReconstructor(**TINY, random_state=0).set_fit_request(inputs=True).set_score_request(inputs=True)
         scores = cross_val_score(est, lorenz[:600], params={"inputs": s}, cv=TimeSeriesSplit(2), error_score="raise")
-    cv = TimeSeriesSplit(2).split(lorenz[:600])
-    expected = [DynamicsReconstructor(**TINY, random_state=0).fit(lorenz[tr], inputs=s[tr]).score(lorenz[te], inputs=s[te])
-                for tr, te in cv]
+    expected = [
+        DynamicsReconstructor(**TINY, random_state=0).fit(lorenz[tr], inputs=s[tr]).score(lorenz[te], inputs=s[te])
+        for tr, te in TimeSeriesSplit(2).split(lorenz[:600])
+    ]
     assert scores.dtype == np.float64 and np.all(np.isfinite(scores))
     np.testing.assert_array_equal(scores, expected)
 

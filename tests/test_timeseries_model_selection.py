@@ -14,7 +14,7 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV, KFold, TimeSeriesSplit, cross_val_score
 
 from test_timeseries_arnet import simulate_ar
-from timeseries import ARNetForecaster, AutoTimesForecaster, LagRegressor, lag_matrix
+from timeseries import ARNetForecaster, AutoTimesForecaster, Forecaster, LagRegressor, lag_matrix
 
 # AR(3) whose lag-3 term dominates: models with fewer lags miss it, many more lags overfit 100-300 steps.
 AR3 = np.array([0.3, 0.0, 0.6])
@@ -25,7 +25,7 @@ def ar3() -> np.ndarray:
     return simulate_ar(AR3, 300, seed=0)
 
 
-def rolling_r2(model: ARNetForecaster | AutoTimesForecaster, train: np.ndarray, test: np.ndarray, steps: list[int]) -> float:
+def rolling_r2(model: Forecaster, train: np.ndarray, test: np.ndarray, steps: list[int]) -> float:
     """The definition of ``score``, spelled out with ``predict(y=...)``: every origin, every step inside ``test``."""
     forecasts, truths = [], []
     for origin in range(len(test)):
