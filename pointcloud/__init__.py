@@ -11,7 +11,8 @@ Points are ``(N, 3 + C)`` float32 in the LiDAR frame (KITTI ``.bin``: x, y, z, i
 - Voxels: :func:`voxelize` (dynamic) and :class:`DynamicVFE`; spconv's sparse convolutions train on the CPU, with
   the same result at every thread count, once ``pointcloud`` is imported (:func:`apply_cpu_backward_patch`,
   :func:`apply_cpu_thread_patch`).
-- Evaluation: :func:`evaluate` (KITTI 3-D / BEV AP|R40 and R11 per difficulty) and KITTI result files.
+- Evaluation: :func:`evaluate` (the KITTI devkit's 2-D / BEV / 3-D AP|R40 and R11 and AOS per difficulty;
+  ``method="exact_recall"`` is a documented deviation) and KITTI result files.
 - :func:`plot_bev` / :func:`save_bev`: bird's-eye views.
 """
 # Named before any import below fails on a bare module name (docs/install.md).

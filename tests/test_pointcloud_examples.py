@@ -24,8 +24,10 @@ def load_example(name: str):
 def test_kitti_tour_quick(tmp_path, capsys):
     rows = load_example("kitti_tour").main(["--quick", "--out", str(tmp_path)])
     car = {(r["noise"], r["metric"], r["difficulty"]): r["ap"] for r in rows if r["class"] == "Car"}
-    # 5 cm of jitter keeps every car above IoU 0.7; 50 cm loses most of them, more in 3-D than in BEV.
-    assert car[(0.05, "bev", "moderate")] > 90
+    # 5 cm of jitter keeps every car above IoU 0.7 (with N < 41 cars the devkit's sampling caps AP at (N - 1) / 40);
+    # 50 cm loses most of them, more in 3-D than in BEV.
+    n = next(r["num_gt"] for r in rows if r["class"] == "Car" and r["difficulty"] == "moderate")
+    assert car[(0.05, "bev", "moderate")] > 0.9 * 100 * min(n - 1, 40) / 40
     assert car[(0.5, "3d", "moderate")] < car[(0.5, "bev", "moderate")] < 60
     assert (tmp_path / "bev.png").stat().st_size > 0
     assert (tmp_path / "results_noise_0.05" / "000000.txt").exists()
