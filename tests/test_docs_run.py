@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +16,7 @@ from docs_blocks import ROOT, Block, all_blocks, blocks_of
 BLOCKS = all_blocks()
 # A block without the slow marker must finish well within this on CI's 2-core machine.
 FAST_LIMIT_S = 90
+SLOW_LIMIT_S = 1800
 
 
 def _param(block: Block):
@@ -29,32 +32,54 @@ def _environment() -> dict[str, str]:
     env = dict(os.environ)
     # The blocks run as a user runs them: compiled Triton kernels only where there is a GPU.
     env.pop("TRITON_INTERPRET", None)
-    env.setdefault("OMP_NUM_THREADS", "2")
+    # Two blocks run at a time (CI has two cores), one thread each.
+    env["OMP_NUM_THREADS"] = "1"
     env["MPLBACKEND"] = "Agg"
     return env
 
 
-@pytest.mark.parametrize("block", [_param(b) for b in BLOCKS])
-def test_block_runs(block: Block, tmp_path):
-    script = tmp_path / "block.py"
+def _run(block: Block, folder: Path) -> subprocess.CompletedProcess | None:
+    """The block's run, or None where it ran past its limit."""
+    script = folder / (block.name.replace("/", "_").replace(":", "_").replace(".", "_") + ".py")
     script.write_text(block.code, encoding="utf-8")
     if block.nproc:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                    f"--nproc_per_node={block.nproc}", str(script)]
     else:
         command = [sys.executable, str(script)]
-    limit = 1800 if block.slow else FAST_LIMIT_S
-    before = set(os.listdir(ROOT))
     try:
-        run = subprocess.run(command, cwd=ROOT, env=_environment(), capture_output=True, text=True, timeout=limit)
+        return subprocess.run(command, cwd=ROOT, env=_environment(), capture_output=True, text=True,
+                              timeout=SLOW_LIMIT_S if block.slow else FAST_LIMIT_S)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"{block.name} ran past {limit} s; give it a '<!-- docs-test: slow -->' marker and say its "
-                    f"run time in the text, or shrink it")
+        return None
+
+
+@pytest.fixture(scope="module")
+def runs(request, tmp_path_factory):
+    """Every selected block's run, started two at a time on first use; the root's entries before any ran."""
+    selected = [item.callspec.params["block"] for item in request.session.items
+                if getattr(item, "originalname", None) == "test_block_runs"]
+    selected = [b for b in selected if not (b.cuda and not torch.cuda.is_available())]
+    folder = tmp_path_factory.mktemp("docs_blocks")
+    before = set(os.listdir(ROOT))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {b.name: pool.submit(_run, b, folder) for b in selected}
+        yield futures, before
+
+
+@pytest.mark.parametrize("block", [_param(b) for b in BLOCKS])
+def test_block_runs(block: Block, runs):
+    futures, before = runs
+    run = futures[block.name].result()
+    if run is None:
+        pytest.fail(f"{block.name} ran past {SLOW_LIMIT_S if block.slow else FAST_LIMIT_S} s; give it a "
+                    f"'<!-- docs-test: slow -->' marker and say its run time in the text, or shrink it")
     assert run.returncode == 0, f"{block.name} failed:\n{block.code}\n--- stderr ---\n{run.stderr[-4000:]}"
     # A reader runs the blocks in a clone: one that leaves files in its root (a checkpoint, a plot) should write
-    # into a temporary folder instead.
+    # into a temporary folder instead. Blocks run two at a time, so this names the ones finished so far.
     left = sorted(set(os.listdir(ROOT)) - before)
-    assert not left, f"{block.name} left {left} in the repository root"
+    done = sorted(name for name, future in futures.items() if future.done())
+    assert not left, f"a docs block left {left} in the repository root (one of {done})"
 
 
 def test_blocks_are_found():
