@@ -122,3 +122,31 @@ def test_require_extra_and_install_command() -> None:
 def test_bad_input_is_refused_by_name(call, error, words) -> None:
     with pytest.raises(error, match=words):
         call()
+
+
+EXAMPLE_SCRIPTS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "examples").rglob("*.py")
+                         if "require_extra(\"examples\"" in p.read_text(encoding="utf-8"))
+
+
+def test_example_scripts_name_the_examples_extra() -> None:
+    # Each script that imports matplotlib or tqdm at the top checks the extra first, so a user who installed only
+    # a domain's extra is told which one to add instead of reading a bare ModuleNotFoundError.
+    assert len(EXAMPLE_SCRIPTS) >= 8, EXAMPLE_SCRIPTS
+    seen = _child(f"""
+        import json, runpy, sys
+        seen = {{}}
+        sys.modules["matplotlib"] = None
+        for script in {EXAMPLE_SCRIPTS!r}:
+            sys.argv = [script, "--help"]
+            try:
+                runpy.run_path(script, run_name="__main__")
+                seen[script] = None
+            except ImportError as err:
+                seen[script] = [type(err).__name__, str(err)]
+            except SystemExit:
+                seen[script] = "ran --help"
+        print(json.dumps(seen))
+    """)
+    for script in EXAMPLE_SCRIPTS:
+        assert seen[script] == ["MissingExtraError", f"{script} needs matplotlib, which is not installed: "
+                                                     f"pip install '{DIST}[examples]'"], (script, seen[script])

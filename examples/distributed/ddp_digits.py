@@ -22,6 +22,10 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 from typing import Any  # noqa: E402
 
+from seqcore.extras import require_extra  # noqa: E402
+
+require_extra("examples", "examples/distributed/ddp_digits.py")  # matplotlib and tqdm: name the extra, not a bare ModuleNotFoundError
+
 import timm  # noqa: E402
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402

@@ -27,6 +27,10 @@ import json  # noqa: E402
 import math  # noqa: E402
 from typing import Any  # noqa: E402
 
+from seqcore.extras import require_extra  # noqa: E402
+
+require_extra("examples", "examples/distributed/long_sequence_lm.py")  # matplotlib and tqdm: name the extra, not a bare ModuleNotFoundError
+
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 import torch.nn.functional as F  # noqa: E402

@@ -33,6 +33,10 @@ import json  # noqa: E402
 import statistics  # noqa: E402
 from typing import Any  # noqa: E402
 
+from seqcore.extras import require_extra  # noqa: E402
+
+require_extra("examples", "examples/graphs/benchmark_tasks.py")  # matplotlib and tqdm: name the extra, not a bare ModuleNotFoundError
+
 import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")  # files only: the script must run without a display

@@ -25,6 +25,10 @@ import argparse  # noqa: E402
 import warnings  # noqa: E402
 from typing import Any  # noqa: E402
 
+from seqcore.extras import require_extra  # noqa: E402
+
+require_extra("examples", "examples/pointcloud/infer.py")  # matplotlib and tqdm: name the extra, not a bare ModuleNotFoundError
+
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 

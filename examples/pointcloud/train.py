@@ -32,6 +32,10 @@ import time  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
+from seqcore.extras import require_extra  # noqa: E402
+
+require_extra("examples", "examples/pointcloud/train.py")  # matplotlib and tqdm: name the extra, not a bare ModuleNotFoundError
+
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 

@@ -19,6 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from seqcore.extras import require_extra
+
+require_extra("examples", "examples/timeseries/dynamics.py")  # matplotlib and tqdm: name the extra, not a bare ModuleNotFoundError
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only: the script must run without a display

@@ -19,6 +19,10 @@ import importlib
 from pathlib import Path
 from typing import Any, Callable
 
+from seqcore.extras import require_extra
+
+require_extra("examples", "examples/timeseries/forecast.py")  # matplotlib and tqdm: name the extra, not a bare ModuleNotFoundError
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only: the script must run without a display

@@ -39,6 +39,10 @@ import random  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
+from seqcore.extras import require_extra  # noqa: E402
+
+require_extra("examples", "examples/vision/train.py")  # matplotlib and tqdm: name the extra, not a bare ModuleNotFoundError
+
 import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")  # files only: the script must run without a display
