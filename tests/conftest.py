@@ -32,3 +32,6 @@ from hypothesis import settings  # noqa: E402
 settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+# Fixtures shared by several test modules (``offline``: no network for torch-geometric's loaders).
+pytest_plugins = ["graph_files"]

@@ -7,7 +7,7 @@ from types import ModuleType
 
 import pytest
 
-from graph_files import offline, write_tu  # noqa: F401  (offline is a fixture)
+from graph_files import write_tu
 from scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ import torch
 from torch_geometric.data import Data
 
 from crafted import WritesMarker
-from graph_files import offline, write_tu  # noqa: F401  (offline is a fixture)
+from graph_files import write_tu
 from graphs.datasets import karate_club, load_local_dataset
 from graphs.tasks import CSL_NODES, CSL_SKIPS, PATTERN_SIZE, TASKS, make_task, split
 
