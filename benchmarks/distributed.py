@@ -29,12 +29,12 @@ from dataclasses import dataclass
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import torch  # noqa: E402
-import torch.distributed as dist  # noqa: E402
+import torch
+import torch.distributed as dist
 
-from benchmarks.measure import in_child, peak_bytes, reset_peak  # noqa: E402
-from seqcore import ops  # noqa: E402
-from seqcore.distributed import communicated_bytes, sp_gla  # noqa: E402
+from benchmarks.measure import in_child, peak_bytes, reset_peak
+from seqcore import ops
+from seqcore.distributed import communicated_bytes, sp_gla
 
 H, K, V = 4, 64, 64
 

@@ -36,9 +36,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from timeseries.arnet import ARNetForecaster  # noqa: E402
-from timeseries.autotimes import AutoTimesForecaster  # noqa: E402
-from timeseries.data import ETT_SPLITS, load_ett  # noqa: E402
+from timeseries.arnet import ARNetForecaster
+from timeseries.autotimes import AutoTimesForecaster
+from timeseries.data import ETT_SPLITS, load_ett
 
 HORIZONS = (96, 192, 336, 720)
 MAX_HORIZON = max(HORIZONS)

@@ -29,11 +29,11 @@ from typing import Callable
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
 
-from benchmarks.ops import _time_and_peak  # noqa: E402
-from seqcore.ops.backends import resolve_backend  # noqa: E402
+from benchmarks.ops import _time_and_peak
+from seqcore.ops.backends import resolve_backend
 
 Step = Callable[[], None]
 

@@ -75,15 +75,15 @@ from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from benchmarks.measure import ChildError, in_child, peak_bytes, reset_peak  # noqa: E402
-from benchmarks.ops import proc_status_kb  # noqa: E402
-from graphs.baselines import GNNBaseline  # noqa: E402
-from graphs.model import GSMPlusPlus  # noqa: E402
-from graphs.tokenize import hac  # noqa: E402
+from benchmarks.measure import ChildError, in_child, peak_bytes, reset_peak
+from benchmarks.ops import proc_status_kb
+from graphs.baselines import GNNBaseline
+from graphs.model import GSMPlusPlus
+from graphs.tokenize import hac
 
 FEATURES, HIDDEN, CLASSES, LAYERS, HEADS = 16, 64, 2, 3, 4
 EDGES_PER_NODE = 5  # undirected; stored in both directions

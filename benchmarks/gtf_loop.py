@@ -22,10 +22,10 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from timeseries.dynamics import fused as fused_module  # noqa: E402
-from timeseries.dynamics.models import ShallowPLRNN  # noqa: E402
-from timeseries.dynamics.observation import IdentityObservation  # noqa: E402
-from timeseries.dynamics.training import gtf_forward  # noqa: E402
+from timeseries.dynamics import fused as fused_module
+from timeseries.dynamics.models import ShallowPLRNN
+from timeseries.dynamics.observation import IdentityObservation
+from timeseries.dynamics.training import gtf_forward
 
 SIZES = ((3, 50), (5, 250))  # (M, H): the paper's Lorenz-63 and ECG models
 

@@ -21,15 +21,15 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from pointcloud.calibration import Calibration  # noqa: E402
-from pointcloud.evaluation import (  # noqa: E402
+from pointcloud.calibration import Calibration
+from pointcloud.evaluation import (
     IOU_THRESHOLDS, METRICS, FrameBoxes, KittiEvaluation, evaluate, frame_from_labels, image_boxes,
     read_result_files, write_result_files,
 )
-from pointcloud.kitti_io import read_labels  # noqa: E402
-from pointcloud.synthetic import SyntheticScenes  # noqa: E402
+from pointcloud.kitti_io import read_labels
+from pointcloud.synthetic import SyntheticScenes
 
 CLASSES = tuple(IOU_THRESHOLDS)
 

@@ -28,11 +28,11 @@ from dataclasses import dataclass
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import torch  # noqa: E402
+import torch
 
-from benchmarks.measure import ChildError, in_child, peak_bytes, reset_peak  # noqa: E402
-from pointcloud import SyntheticScenes, VoxelGrid, voxelize  # noqa: E402
-from pointcloud.lion import LIONBlock  # noqa: E402
+from benchmarks.measure import ChildError, in_child, peak_bytes, reset_peak
+from pointcloud import SyntheticScenes, VoxelGrid, voxelize
+from pointcloud.lion import LIONBlock
 
 KITTI_RANGE = (0.0, -40.0, -3.0, 70.4, 40.0, 1.0)
 KITTI_VOXEL = (0.2, 0.2, 0.125)

@@ -18,11 +18,11 @@ import sys
 os.environ.setdefault("TRITON_INTERPRET", "1")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
 
-import seqcore.ops as ops  # noqa: E402
-from benchmarks.measure import torch_allocation_peak  # noqa: E402
+import seqcore.ops as ops
+from benchmarks.measure import torch_allocation_peak
 
 FAMILIES = {"gla, per-head gate": "head", "gla, per-key gate": "key", "delta_rule, gated": "delta"}
 

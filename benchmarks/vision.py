@@ -50,10 +50,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import timm  # noqa: E402
+import timm
 
-import vision  # noqa: E402,F401  (registers lightnet_* with timm)
-from benchmarks.measure import ChildError, in_child, peak_bytes, reset_peak  # noqa: E402
+import vision  # noqa: F401  (registers lightnet_* with timm)
+from benchmarks.measure import ChildError, in_child, peak_bytes, reset_peak
 
 @dataclass(frozen=True)
 class ModelSpec:
