@@ -21,12 +21,12 @@ pytest.importorskip("timm")
 pytest.importorskip("torchvision")
 pytest.importorskip("sklearn")
 
-import timm  # noqa: E402
+import timm
 
 from bad_inputs import Documented, assert_unique, expect
-from crafted import WritesMarker  # noqa: E402
-from seqcore.nn import build_mixer  # noqa: E402
-from vision import (  # noqa: E402
+from crafted import WritesMarker
+from seqcore.nn import build_mixer
+from vision import (
     MDTPE,
     GridScan,
     LightNet,
@@ -36,7 +36,7 @@ from vision import (  # noqa: E402
     image_folder_datasets,
     md_lrpe_angles,
 )
-from vision.data import DigitsDataset  # noqa: E402
+from vision.data import DigitsDataset
 
 NAN, INF = float("nan"), float("inf")
 

@@ -9,7 +9,7 @@ import torch
 
 pytest.importorskip("matplotlib")
 
-from pointcloud.viz import plot_bev, save_bev  # noqa: E402
+from pointcloud.viz import plot_bev, save_bev
 
 
 def _scene(n_points: int = 2000, n_boxes: int = 4, seed: int = 0):

@@ -21,10 +21,10 @@ pytest.importorskip("timm")
 pytest.importorskip("torchvision")
 pytest.importorskip("sklearn")
 
-import timm  # noqa: E402
+import timm
 
-from vision import load_model  # noqa: E402
-from vision.data import digits_datasets, image_folder_datasets  # noqa: E402
+from vision import load_model
+from vision.data import digits_datasets, image_folder_datasets
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "vision" / "train.py"
