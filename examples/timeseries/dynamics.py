@@ -23,17 +23,17 @@ from seqcore.extras import require_extra
 
 require_extra("examples", "examples/timeseries/dynamics.py")  # matplotlib and tqdm: name the extra, not a bare ModuleNotFoundError
 
-import matplotlib
+import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")  # files only: the script must run without a display
 
-import matplotlib.pyplot as plt
-import numpy as np
-import torch
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
-from seqcore.atomic import atomic_write
-from timeseries.dynamics import DynamicsReconstructor, load_dsr, simulate_lorenz63
-from timeseries.dynamics.metrics import power_spectrum, power_spectrum_error, state_space_divergence
+from seqcore.atomic import atomic_write  # noqa: E402
+from timeseries.dynamics import DynamicsReconstructor, load_dsr, simulate_lorenz63  # noqa: E402
+from timeseries.dynamics.metrics import power_spectrum, power_spectrum_error, state_space_divergence  # noqa: E402
 
 QUICK_TRAIN, QUICK_TEST = 20_000, 10_000  # --quick keeps this many samples (test: fewer steps to generate)
 SIMULATED_TRAIN, SIMULATED_TEST = 100_000, 100_000

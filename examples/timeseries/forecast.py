@@ -23,19 +23,19 @@ from seqcore.extras import require_extra
 
 require_extra("examples", "examples/timeseries/forecast.py")  # matplotlib and tqdm: name the extra, not a bare ModuleNotFoundError
 
-import matplotlib
+import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")  # files only: the script must run without a display
 
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-from tqdm.auto import tqdm
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
 
-from seqcore.atomic import atomic_write
-from timeseries.arnet import ARNetForecaster
-from timeseries.base import Forecaster
-from timeseries.data import load_co2, load_ett, load_sunspots, read_csv
+from seqcore.atomic import atomic_write  # noqa: E402
+from timeseries.arnet import ARNetForecaster  # noqa: E402
+from timeseries.base import Forecaster  # noqa: E402
+from timeseries.data import load_co2, load_ett, load_sunspots, read_csv  # noqa: E402
 
 BUILTIN_SERIES = {"sunspots": (load_sunspots, 11), "co2": (load_co2, 52)}
 DEFAULT_HORIZON = {"sunspots": 11, "co2": 52, "ett": 24}
