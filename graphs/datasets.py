@@ -180,7 +180,7 @@ def _safe_torch_load(path: str) -> tuple[Any, str | None]:
     """``(torch.load(path, weights_only=True), None)``, or ``(None, why that failed)``."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path)), None
-    except Exception as error:  # every failure means the same here: unusable; the reason goes in the message
+    except Exception as error:  # noqa: BLE001 -- every failure means the same here: unusable; the reason goes in the message
         detail = str(error).splitlines()[0] if str(error) else "no details"
         return None, f"{type(error).__name__}: {detail}"
 

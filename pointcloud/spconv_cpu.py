@@ -72,7 +72,7 @@ def is_patched() -> bool:
     """True when ``spconv.pytorch.ops.get_current_stream`` is this module's CPU-safe wrapper."""
     try:
         import spconv.pytorch.ops as ops
-    except Exception:  # spconv missing or broken: nothing is patched
+    except Exception:  # noqa: BLE001 -- spconv missing or broken: nothing is patched
         return False
     return bool(getattr(getattr(ops, "get_current_stream", None), _MARK, False))
 
@@ -90,7 +90,7 @@ def apply_cpu_backward_patch() -> bool:
     global _ORIGINAL
     try:
         import spconv.pytorch.ops as ops
-    except Exception:
+    except Exception:  # noqa: BLE001 -- spconv missing or broken: nothing to patch
         return False
     current = getattr(ops, "get_current_stream", None)
     if current is None:
@@ -162,7 +162,7 @@ def apply_cpu_thread_patch() -> bool:
     """
     try:
         import spconv.pytorch.ops as ops
-    except Exception:
+    except Exception:  # noqa: BLE001 -- spconv missing or broken: nothing to patch
         return False
     if not hasattr(ops, "GEMM_CPP"):
         return False

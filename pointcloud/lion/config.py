@@ -81,7 +81,7 @@ class LIONConfig:
     max_detections: int = 100
 
     def __post_init__(self) -> None:
-        self.grid  # validates the range and voxel size
+        self.grid  # noqa: B018 -- validates the range and voxel size
         if not self.classes:
             raise ValueError("classes must not be empty")
         missing = [c for c in self.classes if c not in self.class_priors]
