@@ -142,7 +142,7 @@ def _preds(batch: int = 1):
         return _model()(_points(), batch)
 
 
-def _gt(rows=(box(),), classes=(1,)):
+def _gt(rows=(box(),), classes=(1,)):  # noqa: B008 -- the default box is only read
     return torch.tensor([list(rows)], dtype=torch.float32), torch.tensor([list(classes)])
 
 

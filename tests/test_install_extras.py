@@ -19,7 +19,7 @@ import pytest
 
 tomllib = pytest.importorskip("tomllib", reason="reads pyproject.toml with Python 3.11's tomllib")
 
-from seqcore.extras import DIST, EXTRAS
+from seqcore.extras import DIST, EXTRAS  # noqa: E402 -- tomllib first: the module is skipped without it
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())

@@ -150,7 +150,7 @@ def test_dynamic_vfe_shape_permutation_and_grad():
 def _spconv():
     try:
         import spconv.pytorch as spconv
-    except Exception as exc:  # pragma: no cover - depends on the environment
+    except Exception as exc:  # noqa: BLE001  # pragma: no cover - depends on the environment
         pytest.skip(f"spconv is not importable: {exc!r}")
     from pointcloud.spconv_cpu import apply_cpu_backward_patch, is_patched
 
