@@ -27,8 +27,6 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from . import fused_cpu
-
 
 class ShallowGTF(torch.autograd.Function):
     """``(z1 (B, M), z_hat (B, S + 1, M), alpha (M,), drive (B, S, M) | None, A, W1, W2, h1, h2, clipped)``
@@ -88,6 +86,10 @@ def _forward_compiled(
     h1: Tensor, h2: Tensor, clipped: bool,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The forward loop in :func:`.fused_cpu.shallow_gtf_forward`: predictions, forced states, pre-activations."""
+    # Imported here, not at the top: numba takes most of a second to import, which ``import timeseries.dynamics``
+    # should not pay for models that never train a shallow PLRNN on the CPU.
+    from . import fused_cpu
+
     dtype = z_hat.dtype
     drive_np = np.zeros((1, 1, 1), dtype=_numpy(z_hat).dtype) if drive is None else _numpy(drive.to(dtype))
     arrays = [_numpy(x.to(dtype)) for x in (z1, z_hat, alpha)]
@@ -101,6 +103,8 @@ def _backward_compiled(
     clipped: bool,
 ) -> tuple[Tensor, ...]:
     """The backward loop in :func:`.fused_cpu.shallow_gtf_backward`, gradients cast to each input's dtype."""
+    from . import fused_cpu  # numba, on first use (see _forward_compiled)
+
     dtype = states.dtype
     args = [_numpy(x.to(dtype)) for x in (grad, states, pre, alpha, A, W1, W2.t(), h2)]
     g_z1, g_forced, g_pred, g_A, g_W1, g_W2t, g_h1, g_h2 = (
