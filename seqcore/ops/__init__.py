@@ -28,6 +28,8 @@ Empty inputs: ``B``, ``H`` or ``V`` (``scan``: ``D``) of 0 give empty outputs; `
 """
 from __future__ import annotations
 
+from typing import cast
+
 from torch import Tensor
 
 from . import validation as V
@@ -75,7 +77,7 @@ def _check_rest(
     Runs after the type and shape checks and before any check that reads values (which needs one real device).
     """
     V.check_same_device(**tensors, initial_state=initial_state, cu_seqlens=cu_seqlens)
-    first = next(iter(tensors.values()))
+    first = cast(Tensor, next(iter(tensors.values())))  # x or q: never None
     n = V.check_cu_seqlens(cu_seqlens, first.shape[0], first.shape[1])
     V.check_initial_state(initial_state, (n, *state), layout)
     backend = resolve_backend(backend, first.device)

@@ -14,7 +14,7 @@ import contextlib
 import functools
 import importlib
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Sequence, cast
 
 import torch
 from torch import Tensor
@@ -84,7 +84,7 @@ def forward(
 ) -> tuple[Tensor, Tensor]:
     """Output ``(B, T, ...)`` in the dtype of ``out_like`` and final state ``(N, *state_dims)``."""
     named = dict(zip(family.inputs, tensors))
-    out_ref = named[family.out_like]
+    out_ref = cast(Tensor, named[family.out_like])  # out_like is never an optional input
     batch, length = out_ref.shape[:2]
     layout = SequenceLayout(batch, length, cu_seqlens, reverse)
     scale_arg = (scale,) if family.uses_scale else ()
@@ -98,6 +98,7 @@ def forward(
         packed = [None if t is None else layout.to_packed(t) for t in tensors]
         out, final = fwd(*packed, *scale_arg, h0, layout.cu_seqlens(out_ref.device))
         return layout.from_packed(out), final
+    run: Callable[..., tuple[Tensor, Tensor]]
     if backend == "chunk":
         multiple = _chunk_multiple(family, named, layout.max_len)
         run = functools.partial(family.chunk, chunk_size=multiple)
@@ -134,7 +135,7 @@ def backward(
     d_final: Tensor | None,
 ) -> list[Tensor | None]:
     """Gradients for ``tensors`` and ``initial_state`` (``None`` where the input is ``None``)."""
-    backend = _nonempty_backend(backend, dict(zip(family.inputs, tensors))[family.out_like])
+    backend = _nonempty_backend(backend, cast(Tensor, dict(zip(family.inputs, tensors))[family.out_like]))
     if backend.startswith("triton"):
         return _triton_backward(family, backend, tensors, initial_state, cu_seqlens, scale, reverse, d_out, d_final)
     with _autograd_inside_op():
@@ -156,7 +157,8 @@ def backward(
 def _triton_backward(family, backend, tensors, initial_state, cu_seqlens, scale, reverse, d_out, d_final):
     named = dict(zip(family.inputs, tensors))
     out_ref = named[family.out_like]
-    layout = SequenceLayout(*out_ref.shape[:2], cu_seqlens, reverse)
+    batch, length = out_ref.shape[:2]
+    layout = SequenceLayout(batch, length, cu_seqlens, reverse)
     fwd, bwd = family.triton_kernels(backend, layout.max_len)
     # The kernels index with contiguous strides; incoming gradients are often views (a slice or a cat's share of
     # a larger gradient), which they would read as garbage.
@@ -165,7 +167,7 @@ def _triton_backward(family, backend, tensors, initial_state, cu_seqlens, scale,
     h0 = None if initial_state is None else initial_state.float().contiguous()
     dht = None if d_final is None else d_final.float().contiguous()
     cu = layout.cu_seqlens(out_ref.device)
-    extra = ()
+    extra: tuple[Tensor, ...] = ()
     if family.triton_bwd_takes_output:
         # Recomputed from float32 inputs so that low-precision inputs do not round the states it reads.
         extra = (fwd(*[None if t is None else t.float() for t in packed], *scale_arg, h0, cu)[0],)
@@ -225,8 +227,7 @@ def register(family: Family) -> Callable[..., tuple[Tensor, Tensor]]:
         tensors, (h0, cu, scale, reverse, backend, d_out, d_final) = list(args[:n_in]), args[n_in:]
         grads = backward(family, backend, tensors, h0, cu, scale, reverse, d_out, d_final)
         # Custom ops cannot return None: absent inputs get empty tensors, mapped back to None below.
-        grads = [d_out.new_empty(0) if g is None else g for g in grads]
-        return _unaliased(grads, [*tensors, h0, d_out, d_final])
+        return _unaliased([d_out.new_empty(0) if g is None else g for g in grads], [*tensors, h0, d_out, d_final])
 
     bwd_op = torch.library.custom_op(
         f"seqcore::{family.name}_backward",
@@ -271,5 +272,5 @@ def register(family: Family) -> Callable[..., tuple[Tensor, Tensor]]:
         tensors, (h0, cu, scale, reverse, _) = list(args[:n_in]), args[n_in:]
         return forward(family, backend, tensors, h0, cu, scale, reverse)
 
-    apply.op = fwd_op
+    apply.op = fwd_op  # type: ignore[attr-defined]
     return apply

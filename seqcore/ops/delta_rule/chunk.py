@@ -55,14 +55,14 @@ def delta_rule_chunk(
     k_dec = kc * segments[..., -1, :].exp()[..., None]
     chunk_decay = b[..., -1, None, None].exp()
     state = q.new_zeros(n, h, dk, dv) if initial_state is None else initial_state
-    states, v_new = [], []
+    states, residuals = [], []
     # unbind once: indexing inside the loop would make autograd build a full-size gradient per chunk.
     for u_i, w_i, k_i, decay in zip(u.unbind(2), w.unbind(2), k_dec.unbind(2), chunk_decay.unbind(2)):
         states.append(state)
         residual = u_i - w_i @ state
-        v_new.append(residual)
+        residuals.append(residual)
         state = decay * state + k_i.transpose(-1, -2) @ residual
-    v_new = torch.stack(v_new, dim=2)
+    v_new = torch.stack(residuals, dim=2)
     scores = (qc @ kc.transpose(-1, -2)) * pairwise_decay(segments, strict=False)
     o = scale * ((qc * b.exp()[..., None]) @ torch.stack(states, dim=2) + scores @ v_new)
     return from_chunks(o), state

@@ -577,7 +577,7 @@ def delta_rule_bwd(
     dv, dbeta = torch.empty_like(v), torch.empty_like(beta)
     # the paths through W and U first, into float32 buffers the second kernel completes
     dk_acc = k.new_empty(k.shape, dtype=torch.float32)
-    dg_acc = g.new_empty(g.shape, dtype=torch.float32) if gate else None
+    dg_acc = g.new_empty(g.shape, dtype=torch.float32) if g is not None else None
     # value blocks of 32 or 64 next to its (BT, BK) and two (BT, BT) float32 tiles spill on sm_80 at K = 64
     _bwd_wu_kernel[(table.num_chunks, H)](
         k, v, beta, g, w, u, tmat, h, dvn, dk_acc, dv, dbeta, dg_acc, cu_seqlens, table.indices, H, K, V,
@@ -589,7 +589,7 @@ def delta_rule_bwd(
         GATE=gate, BT=CHUNK, BK=BK, BV=BV, NV=NV, **flags, num_warps=8,
     )
     dq = torch.empty_like(q)
-    dg = torch.empty_like(g) if gate else None
+    dg = torch.empty_like(g) if g is not None else None
     _bwd_dq_kernel[(table.num_chunks, H)](
         q, k, g, h, vn, do, dh, dg_acc, dq, dg, cu_seqlens, table.indices, scale, H, K, V,
         GATE=gate, BT=CHUNK, BK=BK, BV=BV, NV=NV, **flags, num_warps=8,

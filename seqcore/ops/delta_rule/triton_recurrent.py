@@ -14,6 +14,8 @@ states inside each chunk into a small per-program scratch buffer.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import triton
 import triton.language as tl
@@ -235,7 +237,8 @@ def delta_rule_fwd(
     initial_state: None | (N, H, K, V); cu_seqlens: (N + 1,) int64.
     Returns o: (1, T, H, V) in v's dtype and final_state: (N, H, K, V) float32.
     """
-    return _forward(q, k, v, beta, g, scale, initial_state, cu_seqlens, store_out=True)
+    o, final_state = _forward(q, k, v, beta, g, scale, initial_state, cu_seqlens, store_out=True)
+    return cast(torch.Tensor, o), cast(torch.Tensor, final_state)  # store_out=True fills both
 
 
 def delta_rule_bwd(
@@ -285,5 +288,5 @@ def delta_rule_bwd(
     dq = dq.sum(0).to(q.dtype)
     dk = dk.sum(0).to(k.dtype)
     dbeta = dbeta.sum(0).to(beta.dtype)
-    dg = dg.sum(0).to(g.dtype) if g is not None else None
+    dg = dg.sum(0).to(g.dtype) if dg is not None and g is not None else None
     return dq, dk, dv, dbeta, dg, dh0

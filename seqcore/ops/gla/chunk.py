@@ -34,7 +34,7 @@ def _span(b_late: Tensor, b_early: Tensor, r_late: Tensor | None, r_early: Tenso
     ``r`` counts the resets up to each step (``None``: the gate holds none). Broadcasts like the subtraction.
     """
     diff = b_late - b_early
-    return diff if r_late is None else diff.masked_fill(r_late != r_early, -float("inf"))
+    return diff if r_late is None or r_early is None else diff.masked_fill(r_late != r_early, -float("inf"))
 
 
 def _from_start(b: Tensor, r: Tensor | None) -> Tensor:

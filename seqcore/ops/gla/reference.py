@@ -22,10 +22,11 @@ def gla_recurrent(
     outs = []
     # unbind once: indexing inside the loop would make autograd build a full-size gradient per step.
     gates = [None] * length if g is None else g.unbind(1)
+    per_key = g is not None and g.dim() == 4
     for q_t, k_t, v_t, g_t in zip(q.unbind(1), k.unbind(1), v.unbind(1), gates):
         if g_t is not None:
             decay = g_t.exp()
-            state = state * (decay[..., None] if g.dim() == 4 else decay[..., None, None])
+            state = state * (decay[..., None] if per_key else decay[..., None, None])
         state = state + k_t[..., :, None] * v_t[..., None, :]
         outs.append(scale * torch.einsum("nhk,nhkv->nhv", q_t, state))
     return torch.stack(outs, dim=1), state

@@ -15,10 +15,10 @@ def gla_fwd(
 ) -> tuple[Tensor, Tensor]:
     """Packed chunked GLA forward: ``o: (1, T, H, V)`` in ``v.dtype`` and the final state ``(N, H, K, V)`` float32."""
     if g is not None and g.dim() == 4:
-        from .triton_chunk_key import gla_key_fwd as fwd
-    else:
-        from .triton_chunk_head import gla_head_fwd as fwd
-    return fwd(q, k, v, g, scale, initial_state, cu_seqlens)
+        from .triton_chunk_key import gla_key_fwd
+        return gla_key_fwd(q, k, v, g, scale, initial_state, cu_seqlens)
+    from .triton_chunk_head import gla_head_fwd
+    return gla_head_fwd(q, k, v, g, scale, initial_state, cu_seqlens)
 
 
 def gla_bwd(
@@ -27,7 +27,7 @@ def gla_bwd(
 ) -> tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None]:
     """Packed chunked GLA backward: ``(dq, dk, dv, dg, dh0)``, each in its input's dtype."""
     if g is not None and g.dim() == 4:
-        from .triton_chunk_key import gla_key_bwd as bwd
-    else:
-        from .triton_chunk_head import gla_head_bwd as bwd
-    return bwd(q, k, v, g, scale, initial_state, cu_seqlens, do, dht)
+        from .triton_chunk_key import gla_key_bwd
+        return gla_key_bwd(q, k, v, g, scale, initial_state, cu_seqlens, do, dht)
+    from .triton_chunk_head import gla_head_bwd
+    return gla_head_bwd(q, k, v, g, scale, initial_state, cu_seqlens, do, dht)

@@ -446,7 +446,7 @@ def gla_head_bwd(
         GATE=gate, BT=CHUNK, BK=BK, BV=BV, NV=NV, **flags, num_warps=8,
     )
     dg = None
-    if gate:
+    if g is not None:
         dg = torch.empty_like(g)
         _bwd_dg_kernel[(NT, H)](
             q, k, v, g, do, dg_states, dg, cu_seqlens, table.indices, scale, T, H, K, V,

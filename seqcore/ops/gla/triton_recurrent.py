@@ -246,6 +246,6 @@ def gla_bwd(
     )
     dq = dq.sum(0, keepdim=True).to(q.dtype)
     dk = dk.sum(0, keepdim=True).to(k.dtype)
-    if dg is not None:
+    if dg is not None and g is not None:
         dg = dg.sum(0, keepdim=True).to(g.dtype)
     return dq, dk, dv, dg, dh0
