@@ -98,7 +98,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str | N
     try:
         # mkstemp creates the file 0600; give it the mode a plain open() would have (or the old file's).
         os.chmod(tmp, (target.stat().st_mode & 0o7777) if target.exists() else 0o666 & ~_umask())
-        kwargs = {"encoding": encoding or "utf-8", "newline": ""} if mode == "w" else {}
+        kwargs: dict[str, Any] = {"encoding": encoding or "utf-8", "newline": ""} if mode == "w" else {}
         with os.fdopen(fd, mode, **kwargs) as handle:
             fd = -1
             yield handle

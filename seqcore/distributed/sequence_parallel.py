@@ -30,7 +30,7 @@ import numbers
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import torch
 import torch.distributed as dist
@@ -130,10 +130,10 @@ class _Field:
         if code == _NOT_A_TENSOR:
             return "not a tensor"
         dtype = str(_DTYPES[code]).removeprefix("torch.") if 0 <= code < len(_DTYPES) else "another dtype"
-        has_time = self.time_dim is not None and self.time_dim < ndim
-        shape: list[str] = [str(d) for d in dims[:min(ndim - has_time, _MAX_DIMS)]]
-        if has_time:
-            shape.insert(self.time_dim, "T")
+        time_dim = self.time_dim if self.time_dim is not None and self.time_dim < ndim else None
+        shape: list[str] = [str(d) for d in dims[:min(ndim - (time_dim is not None), _MAX_DIMS)]]
+        if time_dim is not None:
+            shape.insert(time_dim, "T")
         return f"{dtype} ({', '.join(shape)}{',' if len(shape) == 1 else ''})"
 
 
@@ -172,8 +172,8 @@ class _Fingerprint:
         return self
 
     def count(self, name: str, value: object, compared: bool = True) -> _Fingerprint:
-        is_int = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-        self.fields.append(_Field(name, "count", [int(value) if is_int else -1], compared))
+        slots = [int(value)] if isinstance(value, numbers.Integral) and not isinstance(value, bool) else [-1]
+        self.fields.append(_Field(name, "count", slots, compared))
         return self
 
     def length(self, x: object) -> _Fingerprint:
@@ -329,15 +329,15 @@ def _matrix_fingerprint(op: str, tensors: dict[str, object], initial_state: obje
             .options(reverse, output_final_state, cu_seqlens).length(tensors["q"]))
 
 
-def _matrix_state_op(op: str, run: Callable[..., tuple[Tensor, Tensor]], tensors: dict[str, object],
+def _matrix_state_op(op: str, run: Callable[..., tuple[Tensor, Tensor | None]], tensors: dict[str, object],
                      initial_state: Tensor | None, scale: object, output_final_state: bool, reverse: bool,
                      group: Any, cu_seqlens: Tensor | None) -> tuple[Tensor, Tensor | None]:
     """The LASP-2 wrapper around ``run(v, initial_state, reverse) -> (o, final)`` of a matrix-state family."""
     _check_group(group)
-    q, v = tensors["q"], tensors["v"]
+    q, v = cast(Tensor, tensors["q"]), cast(Tensor, tensors["v"])  # local() checks that they are
     fingerprint = _matrix_fingerprint(op, tensors, initial_state, scale, reverse, output_final_state, cu_seqlens)
 
-    def local() -> tuple[Tensor, Tensor, Tensor, Tensor, bool]:
+    def local() -> tuple[Tensor, Tensor | None, Tensor, torch.dtype, bool]:
         flip = _check_local_options(reverse, output_final_state, cu_seqlens)
         V.check_float("q", q, 4, "(B, T, H, K)")
         V.check_float("v", v, 4, "(B, T, H, V)")
@@ -396,7 +396,8 @@ def sp_gla(q: Tensor, k: Tensor, v: Tensor, g: Tensor | None = None, *, scale: f
         u = (dk ** -0.5 if scale is None else scale) * running.exp() * q.to(acc)
         transition = (running[:, 0] if flip else running[:, -1]).exp()  # (B, H, K): the diagonal of P
         initial = _initial(initial_state, (b, h, dk, dv), "(B, H, K, V)", q, acc)
-        return o_zero, u, torch.cat([local_state, transition[..., None]], dim=-1), initial, flip
+        pair = torch.cat([cast(Tensor, local_state), transition[..., None]], dim=-1)  # output_final_state=True
+        return o_zero, u, pair, initial, flip
 
     result, error = _attempt(local)
     _agree(fingerprint, group, q, error)
@@ -415,7 +416,7 @@ def sp_gla_signed(q: Tensor, k: Tensor, v: Tensor, a: Tensor, *, scale: float | 
                   cu_seqlens: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
     """:func:`seqcore.ops.gla_signed` (decays in ``[-1, 1]``) split across ranks; see :func:`sp_gla`."""
 
-    def run(values: Tensor, state: Tensor, flip: bool) -> tuple[Tensor, Tensor]:
+    def run(values: Tensor, state: Tensor, flip: bool) -> tuple[Tensor, Tensor | None]:
         return ops.gla_signed(q, k, values, a, scale=scale, initial_state=state, output_final_state=True,
                               reverse=flip, backend=backend)
 
@@ -430,7 +431,7 @@ def sp_delta_rule(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, g: Tensor | Non
     """:func:`seqcore.ops.delta_rule` split across ranks; each rank's transition is the ``K x K`` product of its
     ``exp(g_t) (I - beta_t k_t k_t^T)``. See :func:`sp_gla`."""
 
-    def run(values: Tensor, state: Tensor, flip: bool) -> tuple[Tensor, Tensor]:
+    def run(values: Tensor, state: Tensor, flip: bool) -> tuple[Tensor, Tensor | None]:
         return ops.delta_rule(q, k, values, beta, g, scale=scale, initial_state=state, output_final_state=True,
                               reverse=flip, backend=backend)
 
@@ -448,7 +449,7 @@ def sp_scan(x: Tensor, a: Tensor, *, initial_state: Tensor | None = None, output
                    .tensor("initial_state", initial_state, time_dim=None)
                    .options(reverse, output_final_state, cu_seqlens).length(x))
 
-    def local() -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, bool]:
+    def local() -> tuple[Tensor, Tensor, Tensor | None, Tensor, torch.dtype, bool]:
         flip = _check_local_options(reverse, output_final_state, cu_seqlens)
         V.check_float("x", x, 3, "(B, T, D)")
         V.check_float("a", a, 3, "(B, T, D)")

@@ -6,6 +6,9 @@ projection, dropout and the decoding cache.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Protocol
+
 import torch
 from torch import Tensor, nn
 
@@ -17,7 +20,20 @@ from .conv import ShortConvolution
 from .validation import check_fraction, check_positive_float, check_positive_int
 
 
-def check_mixer_call(mixer: nn.Module, x: Tensor, cu_seqlens: Tensor | None, cache: MixerCache | None) -> None:
+class MixerLike(Protocol):
+    """What the call contract reads from a token mixer: :class:`RecurrentMixer` and the attention mixers."""
+
+    dim: int
+    bidirectional: bool
+    out_proj: nn.Linear
+
+    @property
+    def cache_signature(self) -> str: ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
+
+
+def check_mixer_call(mixer: MixerLike, x: Tensor, cu_seqlens: Tensor | None, cache: MixerCache | None) -> None:
     """The call contract every mixer shares: ``x: (B, T, C)`` floating point and finite; packed sequences
     (``cu_seqlens``) only with ``B == 1``; a cache only for causal mixers on a dense batch, and only one this kind
     of mixer wrote for this batch, dtype and device; with ``sequence_parallel_group`` set, no cache and no
@@ -39,7 +55,7 @@ def check_mixer_call(mixer: nn.Module, x: Tensor, cu_seqlens: Tensor | None, cac
         raise_on_every_rank(err, group, next(mixer.parameters()).device)
 
 
-def _check_call(mixer: nn.Module, x: Tensor, cu_seqlens: Tensor | None, cache: MixerCache | None) -> None:
+def _check_call(mixer: MixerLike, x: Tensor, cu_seqlens: Tensor | None, cache: MixerCache | None) -> None:
     V.check_float("x", x, 3, f"(B, T, C={mixer.dim})")
     if x.shape[-1] != mixer.dim:
         raise ValueError(f"x must have shape (B, T, C={mixer.dim}), got {tuple(x.shape)}")
@@ -67,7 +83,7 @@ def _check_call(mixer: nn.Module, x: Tensor, cu_seqlens: Tensor | None, cache: M
     cache.check(mixer.cache_signature, x)
 
 
-def empty_output(mixer: nn.Module, x: Tensor, cache: MixerCache | None) -> Tensor | tuple[Tensor, MixerCache]:
+def empty_output(mixer: MixerLike, x: Tensor, cache: MixerCache | None) -> Tensor | tuple[Tensor, MixerCache]:
     """What every mixer returns for an empty ``x`` (``B == 0`` or ``T == 0``): an empty ``(B, T, C)`` output
     through the output projection (so it takes part in autograd), and the cache unchanged but for its record."""
     y = mixer.out_proj(x.new_zeros(*x.shape[:2], mixer.out_proj.in_features))

@@ -98,7 +98,7 @@ class SeqBlock(nn.Module):
         self.mixer = build_mixer(mixer, dim, num_heads=num_heads, dropout=dropout, **(mixer_kwargs or {}))
         if ffn == "glu":
             # 2/3 of the MLP's hidden width keeps SwiGLU's parameter count equal to the MLP's.
-            self.ffn = GLU(dim, max(1, int(2 * ffn_ratio * dim / 3)), dropout)
+            self.ffn: nn.Module | None = GLU(dim, max(1, int(2 * ffn_ratio * dim / 3)), dropout)
         elif ffn == "mlp":
             self.ffn = MLP(dim, max(1, int(ffn_ratio * dim)), dropout)
         elif ffn is None:
@@ -119,7 +119,7 @@ class SeqBlock(nn.Module):
         if cache is not None:
             mixed, cache = mixed
         x = x + self.drop_path(mixed)
-        if self.ffn is not None:
+        if self.ffn is not None and self.norm2 is not None:  # norm2 exists exactly when ffn does
             x = x + self.drop_path(self.ffn(self.norm2(x)))
         return x if cache is None else (x, cache)
 

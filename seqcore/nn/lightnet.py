@@ -17,6 +17,8 @@ sequences, images and volumes (see ``vision.position``).
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -180,7 +182,7 @@ class LightNetAttention(nn.Module):
             initial_state=None if cache is None else cache.state, output_final_state=cache is not None,
             cu_seqlens=cu_seqlens, backend=self.backend,
         )
-        return o, state, last
+        return o, state, cast(Tensor, last)  # x is not empty: at least one segment
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, num_heads={self.num_heads}, bidirectional={self.bidirectional}"

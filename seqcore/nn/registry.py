@@ -54,7 +54,7 @@ def build_mixer(name: str, dim: int, num_heads: int = 4, **kwargs) -> nn.Module:
         raise ValueError(f"unknown mixer {name!r}; known mixers: {', '.join(sorted(MIXERS))}")
     options = mixer_options(MIXERS[name])
     unknown = sorted(set(kwargs) - options) if options is not None else []
-    if unknown:
+    if options is not None and unknown:
         raise TypeError(f"mixer {name!r} ({MIXERS[name].__name__}) takes no option {', '.join(map(repr, unknown))}; "
                         f"its options: {', '.join(sorted(options))}")
     return MIXERS[name](dim, num_heads=num_heads, **kwargs)

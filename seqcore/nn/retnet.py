@@ -16,6 +16,8 @@ class RetNet(QKVMixer):
     Rotary/xPos position encoding is left to the caller. Shapes: ``(B, T, C) -> (B, T, C)``.
     """
 
+    log_decay: torch.Tensor  # a buffer
+
     def __init__(
         self, dim: int, num_heads: int = 4, *, expand_k: float = 1.0, expand_v: float = 1.0, use_short_conv: bool = False, **kwargs
     ) -> None:
