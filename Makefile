@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all test-slow install clean
+.PHONY: demo test test-all test-slow lint install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# ruff over the whole tree and mypy on seqcore, both configured in pyproject.toml; .ci/run runs it before the tests.
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m "slow or not slow"
 
@@ -32,4 +37,4 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache .mypy_cache
