@@ -25,7 +25,8 @@ from seqcore.nn.registry import mixer_options
 DIM, HEADS = 16, 2
 NAMES = sorted(MIXERS)
 FLAGS = ("bidirectional", "use_short_conv", "use_output_gate", "use_output_norm", "allow_neg_eigval", "qkv_bias")
-# A mixer whose cache has the same shapes, where there is one (the cases issue 16 found), else another kind.
+# A mixer whose cache has the same shapes, where there is one (only the writer's record can refuse its cache),
+# else another kind.
 OTHER = {"deltanet": "gated_deltanet", "gated_deltanet": "deltanet", "retnet": "linear_attn",
          "linear_attn": "retnet", "gla": "retnet", "mamba2": "gla", "hgrn": "mamba2", "attention": "gla",
          "lightnet": "gla"}

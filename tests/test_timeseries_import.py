@@ -1,4 +1,4 @@
-"""``import timeseries.dynamics`` loads only what the dynamics models use, and quickly (issue 19).
+"""``import timeseries.dynamics`` loads only what the dynamics models use, and quickly.
 
 It used to take about 5 s: ``timeseries/__init__.py`` imported AR-Net and AutoTimes (and through it ``seqcore.nn``)
 eagerly, and the dynamics modules imported numba and ``scipy.integrate`` at the top although only a CPU training

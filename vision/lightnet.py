@@ -13,9 +13,10 @@ retraining (the position encodings are computed from the grid of each input, so 
 the default and there is no position table to interpolate).
 
 Registered with timm: ``lightnet_tiny`` / ``lightnet_small`` / ``lightnet_base`` (``import vision`` first).
-Widths, depths and heads follow DeiT (192/384/768, 12, 3/6/12) as the issue asks; the paper's own
-classification models were not checked against these numbers. ``lightnet_mini`` (patch 8, width 128, depth 4)
-is a small model for 32 px images. No weights are published.
+Widths, depths and heads follow DeiT (192/384/768, 12, 3/6/12), so that each compares with the DeiT of its size
+(``benchmarks/vision.py`` compares the tiny ones); the paper's own classification models were not checked against
+these numbers.
+``lightnet_mini`` (patch 8, width 128, depth 4) is a small model for 32 px images. No weights are published.
 
 timm's model API as its vision transformers have it: ``features_only=True`` / ``out_indices`` (through
 ``forward_intermediates``, timm's ``FeatureGetterNet``), ``feature_info``, ``prune_intermediate_layers``,
