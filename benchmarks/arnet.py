@@ -17,7 +17,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from typing import Callable
 
 # One thread for every library: the timings then compare algorithms rather than thread pools (tiny SGD steps
@@ -29,6 +28,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from benchmarks.measure import time_calls  # noqa: E402
 from timeseries.arnet import LagRegressor, lag_matrix, stpe  # noqa: E402
 
 AR3 = np.zeros(10)
@@ -75,9 +75,8 @@ def recovery_table(seeds: list[int]) -> None:
 
 
 def _time(fit: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fit()
-    return time.perf_counter() - start
+    """Wall seconds of one ``fit()`` (the table's warm-up is torch's first call, once, before it)."""
+    return time_calls(fit, warmup=0, repeats=1).median
 
 
 def timing_table(orders: list[int]) -> None:

@@ -21,10 +21,8 @@ import argparse
 import datetime
 import multiprocessing
 import os
-import statistics
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -32,7 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import torch
 import torch.distributed as dist
 
-from benchmarks.measure import in_child, peak_bytes, reset_peak
+from benchmarks.measure import in_child, peak_bytes, reset_peak, time_calls
 from seqcore import ops
 from seqcore.distributed import communicated_bytes, sp_gla
 
@@ -59,13 +57,7 @@ def inputs(length: int, seed: int = 0) -> list[torch.Tensor]:
 def timed_steps(step, repeats: int) -> tuple[float, float]:
     """Median seconds of ``repeats`` steps after one untimed step, and the peak RSS above the start (MB)."""
     base = reset_peak()
-    step()
-    times = []
-    for _ in range(repeats):
-        begin = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - begin)
-    return statistics.median(times), peak_bytes(base) / 2**20
+    return time_calls(step, warmup=1, repeats=repeats).median, peak_bytes(base) / 2**20
 
 
 def single(length: int, repeats: int) -> Row:

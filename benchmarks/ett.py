@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -36,6 +35,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from benchmarks.measure import Stopwatch
 from timeseries.arnet import ARNetForecaster
 from timeseries.autotimes import AutoTimesForecaster
 from timeseries.data import ETT_SPLITS, load_ett
@@ -95,9 +95,9 @@ def evaluate(
     scores the subset of origins whose targets exist.
     """
     starts = origins(test_start, test_end, min(HORIZONS), stride)
-    begin = time.perf_counter()
+    watch = Stopwatch()
     predicted = forecast(gather(values, starts, -lookback, lookback))
-    elapsed = time.perf_counter() - begin
+    elapsed = watch.seconds()
     scores = {}
     for horizon in HORIZONS:
         keep = starts + horizon <= test_end
@@ -198,9 +198,9 @@ def run(
     rows = []
 
     def score(name: str, fit: Callable[[], Forecast]) -> None:
-        begin = time.perf_counter()
+        watch = Stopwatch()
         forecast = fit()
-        train_time = time.perf_counter() - begin
+        train_time = watch.seconds()
         scores, predict_time = evaluate(values, test_start, test_end, L, args.stride, forecast)
         rows.append((name, scores, train_time, predict_time))
         print(f"# {name}: train {train_time:.1f} s, predict {predict_time:.1f} s, "
@@ -294,11 +294,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> list[tuple[str, dict[int, tuple[float, float]], float, float]]:
     """Run the benchmark; returns the rows of :func:`run`."""
     args = parse_args(argv)
-    begin = time.perf_counter()
+    watch = Stopwatch()
     values, test_start, test_end = load_scaled(args.data)
     rows = run(args, values, test_start, test_end)
     print_tables(rows, args, test_start, test_end)
-    print(f"\nTotal wall time: {time.perf_counter() - begin:.0f} s")
+    print(f"\nTotal wall time: {watch.seconds():.0f} s")
     return rows
 
 

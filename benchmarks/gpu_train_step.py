@@ -15,9 +15,10 @@ Models, each built as its examples and tests build it, on synthetic data:
 - diagonal linear RNN (``timeseries.dynamics``): M=64 under GTF, which runs ``seqcore.ops.scan``.
 
 ``--device cpu`` shrinks every model and batch to a few seconds in all. Each row: status (``ok``, ``skipped:
-why`` or ``error: why``), the median step time (the timer of ``benchmarks/ops.py``: an untimed first step, then
-CUDA events on the GPU) and the peak memory of one step above the weights, inputs and optimizer state (CUDA:
-``max_memory_allocated``; CPU: the resident set's peak).
+why`` or ``error: why``), the median step time (``time_and_peak`` of ``benchmarks/measure.py``, as in
+``benchmarks/ops.py``: an untimed first step, then the wall clock on the CPU, CUDA events on the GPU) and the peak
+memory of a step above the weights, inputs and optimizer state (CUDA: ``max_memory_allocated`` during the timed
+steps; CPU: the resident set's peak during the first step).
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import torch
 import torch.nn.functional as F
 
-from benchmarks.ops import _time_and_peak
+from benchmarks.measure import time_and_peak
 from seqcore.ops.backends import resolve_backend
 
 Step = Callable[[], None]
@@ -168,7 +169,7 @@ def measure(name: str, device: torch.device, tiny: bool, repeats: int) -> Row:
     """Build one model and time its step; any failure becomes the row's status."""
     torch.manual_seed(0)
     try:
-        m = _time_and_peak(MODELS[name](device, tiny), device, repeats)
+        timing, peak = time_and_peak(MODELS[name](device, tiny), device, repeats=repeats)
     except Skipped as why:
         return Row(name, f"skipped: {why}")
     except Exception as err:  # noqa: BLE001  (one model failing must not hide the others)
@@ -176,7 +177,7 @@ def measure(name: str, device: torch.device, tiny: bool, repeats: int) -> Row:
     finally:
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    return Row(name, "ok", m.ms, m.peak_mb)
+    return Row(name, "ok", timing.median * 1e3, peak / 2**20)
 
 
 def print_table(rows: list[Row]) -> None:

@@ -66,9 +66,7 @@ import argparse
 import math
 import os
 import resource
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
@@ -79,8 +77,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from benchmarks.measure import ChildError, in_child, peak_bytes, reset_peak
-from benchmarks.ops import proc_status_kb
+from benchmarks.measure import ChildError, Stopwatch, in_child, peak_bytes, proc_status_kb, reset_peak, time_calls
 from graphs.baselines import GNNBaseline
 from graphs.model import GSMPlusPlus
 from graphs.tokenize import hac
@@ -99,10 +96,6 @@ KERNEL_SHARE = 0.25
 LINEAR_SLOPE = 1.15  # log-log slope still called linear: timing noise on a shared machine is ~10%
 
 
-def _clock(name: str) -> Callable[[], float]:
-    return time.process_time if name == "cpu" else time.perf_counter
-
-
 # ---------------------------------------------------------------------------------------------------- hac part
 
 
@@ -113,14 +106,9 @@ def hac_one(nodes: int, degree: int, features: int, affinity: str, device: str, 
     edge_index = torch.randint(0, nodes, (2, degree * nodes), generator=gen).to(device)
     x = torch.randn(nodes, features, generator=gen).to(device)
     cuda = device.startswith("cuda")
-    now = time.perf_counter if cuda else _clock(clock)  # CPU time would leave out the GPU's work
-    if cuda:
-        torch.cuda.synchronize()
-    start = now()
+    watch = Stopwatch("wall" if cuda else clock, device)  # CPU time would leave out the GPU's work
     tree = hac(x, edge_index, affinity=affinity, seed=seed)
-    if cuda:
-        torch.cuda.synchronize()
-    seconds = now() - start
+    seconds = watch.seconds()
     return {"nodes": nodes, "edges": edge_index.shape[1], "levels": tree.num_levels,
             "top": int(tree.assignment[-1].max()) + 1, "seconds": seconds}
 
@@ -191,20 +179,13 @@ def train_config(model_name: str, nodes: int, warmup: int, repeats: int, clock: 
     data = proc_status_kb("VmData:") * 1024
     resource.setrlimit(resource.RLIMIT_DATA, (data + mem_limit, resource.RLIM_INFINITY))
     base = reset_peak()
-    now = _clock(clock)
-    times, kernel_times = [], []
     try:
-        for i in range(warmup + repeats):
-            start, kernel_start = now(), os.times().system
-            step()
-            if i >= warmup:
-                times.append(now() - start)
-                kernel_times.append(os.times().system - kernel_start)
+        timing = time_calls(step, warmup=warmup, repeats=repeats, clock=clock)
     except (MemoryError, RuntimeError) as err:
         if not _is_oom(err):
             raise
         return {"status": "OOM", "reason": str(err).splitlines()[0][:200], "peak_mb": peak_bytes(base) / 2**20}
-    return {"status": "ok", "step_s": statistics.median(times), "kernel_s": statistics.median(kernel_times),
+    return {"status": "ok", "step_s": timing.median, "kernel_s": timing.system_median,
             "peak_mb": peak_bytes(base) / 2**20, "repeats": repeats}
 
 
@@ -340,13 +321,13 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
         parser.error("the benchmark forks a child per configuration and reads /proc: it needs Linux")
     if args.clock == "cpu" and args.threads > 1:
         print("--clock cpu sums the CPU time of all threads: times are CPU-seconds", file=sys.stderr)
-    start = time.perf_counter()
+    watch = Stopwatch()
     out: dict[str, list[dict[str, Any]]] = {}
     if "hac" in args.parts:
         out["hac"] = run_hac(args)
     if "train" in args.parts:
         out["train"] = run_train(args)
-    print(f"\nWall time: {time.perf_counter() - start:.0f} s")
+    print(f"\nWall time: {watch.seconds():.0f} s")
     return out
 
 

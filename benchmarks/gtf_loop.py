@@ -16,12 +16,12 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from benchmarks.measure import Stopwatch
 from timeseries.dynamics import fused as fused_module
 from timeseries.dynamics.models import ShallowPLRNN
 from timeseries.dynamics.observation import IdentityObservation
@@ -39,10 +39,10 @@ def step_time(model: ShallowPLRNN, obs: IdentityObservation, x: torch.Tensor, pa
     if path == PATHS[1]:
         fused_module.use_compiled = lambda _x: False
     try:
-        begin = time.perf_counter()
+        watch = Stopwatch()
         pred = gtf_forward(model, obs, x, 0.3, fused=path != PATHS[0])
         torch.mean((obs(pred) - x[:, 1:]) ** 2).backward()
-        return time.perf_counter() - begin
+        return watch.seconds()
     finally:
         fused_module.use_compiled = compiled
 

@@ -17,12 +17,12 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import numpy as np
 
+from benchmarks.measure import Stopwatch
 from pointcloud.calibration import Calibration
 from pointcloud.evaluation import (
     IOU_THRESHOLDS, METRICS, FrameBoxes, KittiEvaluation, evaluate, frame_from_labels, image_boxes,
@@ -89,10 +89,10 @@ def main(argv: list[str] | None = None) -> list[tuple[int, int, float, KittiEval
     rows = []
     for scenes in args.scenes:
         for noise in args.noise:
-            begin = time.perf_counter()
+            watch = Stopwatch()
             devkit, exact, objects = measure(scenes, noise, args.seed)
             rows.append((scenes, objects, noise, devkit, exact))
-            print(f"{scenes} scenes, noise {noise:g} m: {time.perf_counter() - begin:.1f} s", file=sys.stderr)
+            print(f"{scenes} scenes, noise {noise:g} m: {watch.seconds():.1f} s", file=sys.stderr)
     print(table(rows))
     return rows
 

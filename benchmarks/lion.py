@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from dataclasses import dataclass
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import torch
 
-from benchmarks.measure import ChildError, in_child, peak_bytes, reset_peak
+from benchmarks.measure import ChildError, in_child, peak_bytes, reset_peak, time_calls
 from pointcloud import SyntheticScenes, VoxelGrid, voxelize
 from pointcloud.lion import LIONBlock
 
@@ -67,20 +65,14 @@ def measure(operator: str, group: int, coords: torch.Tensor, shape: tuple, batch
     torch.manual_seed(0)
     block = LIONBlock(dim, operator, WINDOW, group, depth=2, stride=(2, 2, 1), num_heads=4, mixer_kwargs={})
     features = torch.randn(len(coords), dim, requires_grad=True)
-    timer = time.process_time if clock == "cpu" else time.perf_counter
 
     def step() -> None:
         block.zero_grad(set_to_none=True)
         block(coords, features, shape, batch_size).square().mean().backward()
 
     base = reset_peak()  # before the untimed step: a later reset would miss the blocks it leaves cached
-    step()
-    times = []
-    for _ in range(repeats):
-        begin = timer()
-        step()
-        times.append(timer() - begin)
-    return Row(operator, group, len(coords), statistics.median(times), peak_bytes(base) / 2**20)
+    timing = time_calls(step, warmup=1, repeats=repeats, clock=clock)
+    return Row(operator, group, len(coords), timing.median, peak_bytes(base) / 2**20)
 
 
 def table(rows: list[Row], baseline: str = "attention") -> str:

@@ -26,12 +26,11 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import pickle
-import statistics
 import sys
-import time
 from dataclasses import dataclass
 from typing import Callable
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +38,7 @@ from torch import Tensor
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 import seqcore.ops as ops
+from benchmarks.measure import ChildError, Stopwatch, in_child, time_and_peak
 
 B, H, D = 1, 4, 64
 
@@ -49,75 +49,19 @@ class Measure:
     peak_mb: float
 
 
-def proc_status_kb(field: str) -> int:
-    """A ``/proc/self/status`` memory field (``"VmRSS:"``, ``"VmHWM:"``) in KiB (Linux)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not found in /proc/self/status")
-
-
-def _time_and_peak(step: Callable[[], None], device: torch.device, repeats: int, budget_s: float | None = None) -> Measure:
-    """Median time of ``step`` over ``repeats`` calls and the peak memory of its first measured call.
-
-    CUDA: one untimed call first (compilation, autotuning), then calls timed with CUDA events, stopping early once
-    ``budget_s`` seconds of timed calls are spent (at least one); peak memory is the rise of
-    ``torch.cuda.max_memory_allocated`` over the memory held before the call.
-    """
-    # The first call's peak is the one that counts on the CPU: afterwards freed blocks stay cached in the
-    # process heap, and later calls reuse them without raising the resident set.
-    if device.type == "cuda":
-        return _cuda_time_and_peak(step, repeats, budget_s)
-    base = proc_status_kb("VmRSS:")
-    step()
-    peak_mb = (proc_status_kb("VmHWM:") - base) / 2**10
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - start) * 1e3)
-    return Measure(statistics.median(times), peak_mb)
-
-
-def _cuda_time_and_peak(step: Callable[[], None], repeats: int, budget_s: float | None) -> Measure:
-    step()
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    base = torch.cuda.memory_allocated()
-    times: list[float] = []
-    while len(times) < max(1, repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        step()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-        if len(times) == 1:
-            peak_mb = (torch.cuda.max_memory_allocated() - base) / 2**20
-        if budget_s is not None and sum(times) >= budget_s * 1e3:
-            break
-    return Measure(statistics.median(times), peak_mb)
+def _measured(step: Callable[[], None], device: torch.device, repeats: int, budget_s: float | None = None) -> Measure:
+    """:func:`benchmarks.measure.time_and_peak` in this table's units: the median call in ms, the peak in MiB."""
+    timing, peak = time_and_peak(step, device, repeats=repeats, budget_s=budget_s)
+    return Measure(timing.median * 1e3, peak / 2**20)
 
 
 def measure(family: str, backend: str, t: int, device: torch.device, repeats: int) -> Measure:
     """Each CPU measurement runs in a forked child, so its peak resident set starts from a clean heap."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
-        try:
-            result = _time_and_peak(make_step(family, backend, t, device), device, repeats)
-            os.write(write, pickle.dumps(result))
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        payload = pipe.read()
-    os.waitpid(pid, 0)
-    if not payload:
-        raise RuntimeError(f"benchmark child failed: {family} {backend} T={t}")
-    return pickle.loads(payload)
+    try:
+        return in_child(lambda: _measured(make_step(family, backend, t, device), device, repeats),
+                        threads=torch.get_num_threads())
+    except ChildError as err:
+        raise RuntimeError(f"benchmark failed: {family} {backend} T={t}: {err}") from err
 
 
 def make_step(family: str, backend: str, t: int, device: torch.device) -> Callable[[], None]:
@@ -319,12 +263,12 @@ class _Budget:
     """The suite's deadline and the extrapolation that skips a case predicted to take longer than one call may."""
 
     def __init__(self, time_limit_s: float, max_call_ms: float) -> None:
-        self.deadline = time.monotonic() + time_limit_s
+        self.watch, self.time_limit_s = Stopwatch(), time_limit_s
         self.max_call_ms = max_call_ms
         self.last: dict[tuple, tuple[int, float]] = {}
 
     def verdict(self, series: tuple, t: int, backend: str) -> str | None:
-        if time.monotonic() > self.deadline:
+        if self.watch.seconds() > self.time_limit_s:
             return "budget"
         if series in self.last:
             t0, ms = self.last[series]
@@ -340,7 +284,7 @@ class _Budget:
 def _measure_gpu_case(make: Callable[[], Callable[[], None]], device: torch.device, repeats: int,
                       budget_s: float, label: str) -> Measure | str:
     try:
-        return _time_and_peak(make(), device, repeats, budget_s)
+        return _measured(make(), device, repeats, budget_s)
     except torch.cuda.OutOfMemoryError:
         return "OOM"
     except Exception as err:  # noqa: BLE001  (one failing case must not end the run; the log says why)

@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
-import time
+import os
+import sys
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
 import torch
 
+from benchmarks.measure import time_calls
 from pointcloud.iou import iou_3d
 from pointcloud.nms import nms_rotated
 from pointcloud.voxels import VoxelGrid, voxelize
@@ -56,13 +59,7 @@ class Row:
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:
     """Median wall time of ``fn()`` in ms over ``repeats`` runs, after one untimed warm-up (allocator, caches)."""
-    fn()
-    times = []
-    for _ in range(max(1, repeats)):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return time_calls(fn, warmup=1, repeats=max(1, repeats)).median * 1e3
 
 
 def _box_surface_points(box: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:

@@ -39,9 +39,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +51,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import timm
 
 import vision  # noqa: F401  (registers lightnet_* with timm)
-from benchmarks.measure import ChildError, in_child, peak_bytes, reset_peak
+from benchmarks.measure import ChildError, Stopwatch, in_child, peak_bytes, reset_peak, time_calls
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -92,11 +90,6 @@ def build(spec: ModelSpec, size: int, device: torch.device) -> torch.nn.Module:
     return timm.create_model(spec.timm_name, pretrained=False, **spec.kwargs, **kwargs).to(device)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def run_config(model: str, spec: ModelSpec, size: int, mode: str, batch: int, warmup: int, repeats: int, budget: float,
                clock: str, device: torch.device) -> dict[str, Any]:
     """Build, warm up and time one configuration in this process; returns its row."""
@@ -118,31 +111,20 @@ def run_config(model: str, spec: ModelSpec, size: int, mode: str, batch: int, wa
             F.cross_entropy(net(x), labels).backward()
 
     if device.type == "cuda":
-        _sync(device)
+        torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
     else:
         base = reset_peak()
-    now = time.process_time if clock == "cpu" else time.perf_counter
-    first = None
-    for _ in range(max(1, warmup)):
-        start = now()
-        step()
-        _sync(device)
-        first = now() - start
+    # The warm-up steps are timed too: the last one predicts whether the timed steps fit the budget.
+    first = time_calls(step, warmup=0, repeats=max(1, warmup), clock=clock, device=device).seconds[-1]
     planned = repeats
     repeats = max(1, min(repeats, int(budget // first))) if first * repeats > budget else repeats
-    times = []
-    for _ in range(repeats):
-        start = now()
-        step()
-        _sync(device)
-        times.append(now() - start)
+    seconds = time_calls(step, warmup=0, repeats=repeats, clock=clock, device=device).median
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device) - base
     else:
         peak = peak_bytes(base)
-    seconds = statistics.median(times)
     return {
         "resolution": size, "tokens": tokens_per_image(spec, size), "model": model, "mode": mode,
         "batch": batch, "images_per_s": batch / seconds, "peak_mib": peak / 2**20, "step_s": seconds,
@@ -247,7 +229,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     print(f"# LightNet-Tiny vs DeiT-Tiny: device={device}, {args.threads} thread(s), torch {torch.__version__}, "
           f"timm {timm.__version__} (DeiT attention: {'F.scaled_dot_product_attention' if fused else 'explicit'}); "
           f"{rule}; median of {args.repeats} after {args.warmup} warm-up; {args.clock} clock\n", flush=True)
-    start = time.perf_counter()
+    watch = Stopwatch()
     rows = []
     for size in sizes:
         batch = batch_for(size, args.batch_size, args.fixed_batch)
@@ -258,7 +240,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                 print(".", end="", flush=True, file=sys.stderr)
     print(file=sys.stderr)
     print_tables(rows, sizes)
-    print(f"\nWall time: {time.perf_counter() - start:.0f} s")
+    print(f"\nWall time: {watch.seconds():.0f} s")
     return rows
 
 
