@@ -20,24 +20,23 @@ checks that the loss falls, that adaptive alpha moves and that all measures comp
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import multiprocessing
 import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from timeseries.dynamics import DynamicsReconstructor, load_dsr  # noqa: E402
-from timeseries.dynamics.metrics import power_spectrum_error, state_space_divergence  # noqa: E402
+from benchmarks.measure import Stopwatch
+from benchmarks.scripts import load_script
+from timeseries.dynamics import DynamicsReconstructor, load_dsr
+from timeseries.dynamics.metrics import power_spectrum_error, state_space_divergence
 
 PAPER_STEPS = 5000 * 50
 QUICK_TEST = 5_000
@@ -73,10 +72,7 @@ SYSTEMS = {
 
 def load_plots() -> Any:
     """The example's plotting helpers (``examples/timeseries/dynamics.py``)."""
-    spec = importlib.util.spec_from_file_location("dynamics_example", ROOT / "examples" / "timeseries" / "dynamics.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("examples/timeseries/dynamics.py", "dynamics_example")
 
 
 def run_seed(system: str, seed: int, epochs: int, batches: int, minutes: float | None, quick: bool) -> dict[str, Any]:
@@ -92,13 +88,13 @@ def run_seed(system: str, seed: int, epochs: int, batches: int, minutes: float |
         max_time=None if minutes is None else 60.0 * minutes, verbose=True, random_state=seed,
     )
     est.fit(train)
-    begin = time.perf_counter()
+    watch = Stopwatch()
     scores = est.dynamics_measures(test)
     steps = len(test)
     x_gen = est.generate(steps + steps // 4, x0=test[0])[steps // 4 :]
     loss = est.history_["loss"]
     return {
-        "seed": seed, **scores, "score_s": time.perf_counter() - begin, "steps": est.n_steps_,
+        "seed": seed, **scores, "score_s": watch.seconds(), "steps": est.n_steps_,
         "epochs": est.n_epochs_, "ms_per_step": 1000 * est.fit_time_ / est.n_steps_, "fit_s": est.fit_time_,
         "loss_first": loss[0], "loss_last": loss[-1], "alpha_first": est.history_["alpha"][0],
         "alpha_last": est.alpha_, "x_gen": x_gen,
@@ -180,7 +176,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
     systems = ["lorenz63", "ecg"] if args.system == "both" else [args.system]
     results = {}
     for system in systems:
-        begin = time.perf_counter()
+        watch = Stopwatch()
         tasks = [(system, seed, args.epochs, args.batches, args.minutes, args.quick) for seed in args.seeds]
         if args.jobs > 1:
             with multiprocessing.get_context("spawn").Pool(min(args.jobs, len(tasks))) as pool:
@@ -188,7 +184,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
         else:
             runs = [run_seed(*task) for task in tasks]
         report(system, runs, floor(system), args.out, args.quick)
-        print(f"\n{system}: {time.perf_counter() - begin:.0f} s wall")
+        print(f"\n{system}: {watch.seconds():.0f} s wall")
         results[system] = [{k: v for k, v in r.items() if k != "x_gen"} for r in runs]
     return results
 

@@ -17,31 +17,20 @@ training speed and peak memory are then measured at ``--size`` px (default 224: 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
-import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
+from benchmarks import vision as SPEED
+from benchmarks.measure import Stopwatch
+from benchmarks.scripts import load_script
 
-def _load(path: Path, name: str) -> ModuleType:
-    """Import a script by path (examples/ and benchmarks/ are not packages)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-TRAIN = _load(ROOT / "examples" / "vision" / "train.py", "vision_train_example")
-SPEED = _load(ROOT / "benchmarks" / "vision.py", "vision_speed_benchmark")
+TRAIN = load_script("examples/vision/train.py", "vision_train_example")
 
 
 def configurations(mixers: list[str]) -> list[tuple[str, dict[str, Any]]]:
@@ -80,7 +69,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")
     rows = []
-    begin = time.perf_counter()
+    watch = Stopwatch()
     for label, kwargs in configurations(args.mixers):
         metrics = train_one(label, kwargs, args)
         spec = SPEED.ModelSpec("lightnet_tiny", kwargs=kwargs)
@@ -105,7 +94,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         print(f"| {r['config']} | {r['params']:,} | {r['test_acc']:.4f} | {r['train_images_per_s']:.1f} | "
               f"{r['infer_images_per_s']:.2f} | {r['infer_peak_mib']:,.0f} | {r['step_images_per_s']:.2f} | "
               f"{r['step_peak_mib']:,.0f} | {r['step_images_per_s'] / light['step_images_per_s']:.2f}x |")
-    print(f"\nWall time: {time.perf_counter() - begin:.0f} s")
+    print(f"\nWall time: {watch.seconds():.0f} s")
     return rows
 
 

@@ -1,20 +1,13 @@
-"""Scripts from benchmarks/ and examples/ (not packages) imported as modules by the tests."""
+"""Scripts from benchmarks/ and examples/ (not packages) imported as modules by the tests, through the one loader,
+``benchmarks/scripts.py``, which examples/demo.py and the benchmarks use too."""
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
 
-ROOT = Path(__file__).resolve().parents[1]
+# benchmarks/ is imported from the repository root, as the scripts themselves do.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.scripts import ROOT, load_script
 
-def load_script(path: str | Path, name: str) -> ModuleType:
-    """Import the script at ``path`` (absolute, or relative to the repository root) as module ``name``, a name
-    that cannot clash with an installed module. It is registered in ``sys.modules`` before it runs: dataclasses
-    and pickling look their module up there."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+__all__ = ["ROOT", "load_script"]
