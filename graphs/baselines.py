@@ -5,9 +5,10 @@ from torch import Tensor, nn
 from torch_geometric.nn import GCNConv, GINConv, GPSConv
 
 from seqcore.nn.validation import check_fraction, check_positive_int
+from seqcore.ops.validation import check_int
 
 from .heads import TaskHead
-from .validation import check_features, check_graph, check_int
+from .validation import check_features, check_graph
 
 BASELINES = ("gcn", "gin", "gps")
 

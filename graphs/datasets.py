@@ -23,9 +23,7 @@ from torch_geometric.data.data import BaseData
 from torch_geometric.data.dataset import _repr, files_exist
 from torch_geometric.datasets import Planetoid, TUDataset
 
-from seqcore.ops.validation import check_bool
-
-from .validation import check_int
+from seqcore.ops.validation import check_bool, check_int
 
 __all__ = ["karate_club", "load_local_dataset"]
 

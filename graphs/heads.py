@@ -6,9 +6,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_pool
 
 from seqcore.nn.validation import check_fraction, check_positive_int
-from seqcore.ops.validation import check_float, check_same_device
-
-from .validation import check_int
+from seqcore.ops.validation import check_float, check_int, check_same_device
 
 TASK_LEVELS = ("node", "edge", "graph")
 POOLS = {"mean": global_mean_pool, "add": global_add_pool, "max": global_max_pool}

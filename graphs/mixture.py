@@ -8,9 +8,9 @@ import torch
 from torch import Tensor, nn
 
 from seqcore.nn import build_mixer
+from seqcore.ops.validation import check_int
 
 from .tokenize import TOKENIZERS, TokenPlan
-from .validation import check_int
 
 
 def check_plans(names: Sequence[str], plans: Mapping[str, TokenPlan], num_nodes: int) -> None:

@@ -8,12 +8,12 @@ import torch
 from torch import Tensor, nn
 
 from seqcore.nn.validation import check_positive_int
-from seqcore.ops.validation import check_bool
+from seqcore.ops.validation import check_bool, check_int
 
 from .conv import GSMConv
 from .heads import TaskHead
 from .tokenize import HAC_TOKENIZERS, TOKENIZERS, TokenPlan, build_plan, hac, hierarchical_pe
-from .validation import check_features, check_graph, check_int
+from .validation import check_features, check_graph
 
 HYBRID = ("mamba2", "mamba2", "attention")
 PE_DIM_PER_LEVEL = 4

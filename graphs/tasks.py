@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from .validation import check_int
+from seqcore.ops.validation import check_int
 
 __all__ = ["TASKS", "TaskSpec", "make_task", "split"]
 
@@ -616,9 +616,7 @@ def make_task(
     if name not in _DEFS:
         raise ValueError(f"unknown task {name!r}; available: {', '.join(sorted(_DEFS))}")
     task = _DEFS[name]
-    if isinstance(num_graphs, bool) or not isinstance(num_graphs, int) or num_graphs < 1:
-        raise ValueError(f"num_graphs must be a positive int, got {num_graphs!r}")
-    seed = check_int("seed", seed, 0)
+    num_graphs, seed = check_int("num_graphs", num_graphs, 1), check_int("seed", seed, 0)
     if num_nodes is not None and (isinstance(num_nodes, (str, bytes)) or not isinstance(num_nodes, Sequence)
                                   or len(num_nodes) != 2):
         raise TypeError(f"num_nodes must be a (lo, hi) pair of ints or None, got {num_nodes!r}")

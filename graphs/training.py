@@ -15,7 +15,7 @@ from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
 from seqcore.checkpoint import load_checkpoint, restore_training_state, save_checkpoint, training_state
-from seqcore.ops.validation import check_bool
+from seqcore.ops.validation import check_bool, check_int
 
 # The seqcore.checkpoint kind of the files fit_classifier writes.
 CHECKPOINT_KIND = "graphs.fit_classifier"
@@ -96,8 +96,7 @@ def fit_classifier(
     exactly as the uninterrupted run would have; it must have been written with the same settings and model
     class (else :class:`seqcore.checkpoint.CheckpointError`, a ``ValueError``).
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+    epochs = check_int("epochs", epochs, 1)
     if not train or not val or not test:
         raise ValueError("train, val and test must each hold at least one graph")
     resume = check_bool("resume", resume)

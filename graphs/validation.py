@@ -9,22 +9,10 @@ is an edge from ``j`` to ``i``), converted by :func:`as_edge_index`. Accepted wi
 """
 from __future__ import annotations
 
-import numbers
-
 import torch
 from torch import Tensor
 
-from seqcore.ops.validation import check_float, check_same_device
-
-
-def check_int(name: str, value: object, low: int | None = 0) -> int:
-    """An integer (numpy's too; not a bool, not a float) ``>= low`` (``low=None``: any, as for seeds)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        bound = "" if low is None else f" >= {low}"
-        raise TypeError(f"{name} must be an int{bound}, got {type(value).__name__} {value!r}")
-    if low is not None and value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
+from seqcore.ops.validation import check_float, check_int, check_same_device
 
 
 def check_features(name: str, x: Tensor, layout: str, width: int, like: Tensor | None = None) -> None:

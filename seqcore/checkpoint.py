@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from .atomic import atomic_write
+from .ops.validation import check_int
 
 __all__ = [
     "FORMAT", "VERSION", "Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint", "rng_state",
@@ -238,8 +239,7 @@ def training_state(model: nn.Module, optimizer: torch.optim.Optimizer | None = N
                    step: int, generators: Mapping[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     """What resuming a run needs: weights, optimizer and scheduler states, the ``step`` reached, every random
     generator (see :func:`rng_state`) and any plain ``extra`` values (history, best score, ...)."""
-    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-        raise TypeError(f"step must be a non-negative int, got {step!r}")
+    step = check_int("step", step, 0)  # an int: a numpy integer would not load with weights_only=True
     reserved = {"model", "optimizer", "scheduler", "step", "rng"} & set(extra)
     if reserved:
         raise ValueError(f"extra entries may not be named {sorted(reserved)}")

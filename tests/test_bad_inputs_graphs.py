@@ -338,7 +338,7 @@ CASES: list[tuple[str, str, Callable[[Path], Any], Any]] = [
      (ValueError, r"edge_attr must have shape \(E=4, 3\)")),
     # ------------------------------------------------------------------ tasks
     ("make_task", "unknown task", lambda t: make_task("nope", 3), (ValueError, r"unknown task 'nope'")),
-    ("make_task", "num_graphs=0", lambda t: make_task("cycle_check", 0), (ValueError, r"num_graphs must be a positive int")),
+    ("make_task", "num_graphs=0", lambda t: make_task("cycle_check", 0), (ValueError, r"num_graphs must be >= 1, got 0")),
     ("make_task", "num_nodes lo > hi", lambda t: make_task("cycle_check", 3, num_nodes=(5, 3)), (ValueError, r"lo must not exceed hi")),
     ("make_task", "num_nodes below the minimum", lambda t: make_task("cycle_check", 3, num_nodes=(1, 3)), (ValueError, r"at least 3 nodes")),
     ("make_task", "num_nodes an int", lambda t: make_task("cycle_check", 3, num_nodes=5), (TypeError, r"num_nodes must be a \(lo, hi\) pair")),

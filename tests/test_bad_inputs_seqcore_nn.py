@@ -157,7 +157,7 @@ def mixer_rows(name: str) -> list:
          lambda: mixer(name)(x(2, 1, DIM), cache=MixerCache(state=torch.zeros(2, 2, 8, 8))),
          Raises(ValueError, r"no record of the mixer that wrote it")),
         (f"{name}: cache.seen=-1", lambda: mixer(name)(x(2, 1, DIM), cache=MixerCache(seen=-1)),
-         Raises(ValueError, r"cache.seen must be a non-negative int")),
+         Raises(ValueError, r"cache.seen must be >= 0, got -1")),
         (f"{name}: T=0 with a cache", lambda: decode(*prefilled(name), x(2, 0, DIM)),
          Documented(empty_with_cache, "empty output, cache unchanged")),
         (f"{name}: cache continued by a copy of the mixer", lambda: continued_by_a_copy(name),

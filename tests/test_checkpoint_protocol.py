@@ -153,8 +153,8 @@ def test_save_refuses_values_a_safe_load_could_not_read(tmp_path: Path, value, w
     (lambda p: save_checkpoint(p, [1], kind="t"), TypeError, "state must be a dict"),
     (lambda p: save_checkpoint(p, {}, kind=""), TypeError, "kind must be a non-empty str"),
     (lambda p: save_checkpoint(p, {}, kind="t", config=[1]), TypeError, "config must be a dict or None"),
-    (lambda p: training_state(torch.nn.Linear(1, 1), step=-1), TypeError, "step must be a non-negative int"),
-    (lambda p: training_state(torch.nn.Linear(1, 1), step=True), TypeError, "step must be a non-negative int"),
+    (lambda p: training_state(torch.nn.Linear(1, 1), step=-1), ValueError, "step must be >= 0, got -1"),
+    (lambda p: training_state(torch.nn.Linear(1, 1), step=True), TypeError, "step must be an int >= 0, got bool True"),
     (lambda p: training_state(torch.nn.Linear(1, 1), step=0, rng=1), ValueError, "may not be named"),
     (lambda p: load_checkpoint(p, kind="t"), FileNotFoundError, "no checkpoint at"),
 ])

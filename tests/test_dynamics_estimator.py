@@ -257,7 +257,7 @@ def test_wrong_dimensions_at_generate_predict_and_score(lorenz: np.ndarray) -> N
         est.dynamics_measures(lorenz[:10], n=20)
     with pytest.raises(ValueError, match="NaN or inf"):
         est.score(np.full((100, 3), np.nan))
-    with pytest.raises(ValueError, match="T must be an integer"):
+    with pytest.raises(ValueError, match="T must be >= 1"):
         est.generate(0)
     with pytest.raises(ValueError, match="without external inputs"):
         est.generate(10, inputs=np.zeros((10, 1)))

@@ -269,7 +269,7 @@ def test_bad_arguments_raise():
         state_space_divergence(x[:1], x)
     with pytest.raises(ValueError, match="more than n"):
         prediction_error(_counter_model, x[:5], n=5)
-    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+    with pytest.raises(ValueError, match="n must be >= 1"):
         prediction_error(_counter_model, x, n=0)
     with pytest.raises(ValueError, match=r"\(P, n, N\)"):
         prediction_error(lambda x0, n: np.asarray(x0), x, n=2)

@@ -172,20 +172,20 @@ def test_csl_skip_length_recoverable(datasets):
 
 
 @pytest.mark.parametrize(
-    ("name", "num_graphs", "num_nodes", "match"),
+    ("name", "num_graphs", "num_nodes", "error", "match"),
     [
-        ("no_such_task", 4, None, "connectivity"),
-        ("cycle_check", 0, None, "num_graphs"),
-        ("cycle_check", 2.5, None, "num_graphs"),
-        ("cycle_check", 4, (20, 10), "lo"),
-        ("connectivity", 4, (3, 10), "at least 4"),
-        ("triangle_counting", 4, (5, 10), "at least 8"),
-        ("pattern", 4, (10, 20), "at least"),
-        ("csl", 4, (41, 42), "41"),
+        ("no_such_task", 4, None, ValueError, "connectivity"),
+        ("cycle_check", 0, None, ValueError, "num_graphs"),
+        ("cycle_check", 2.5, None, TypeError, "num_graphs"),
+        ("cycle_check", 4, (20, 10), ValueError, "lo"),
+        ("connectivity", 4, (3, 10), ValueError, "at least 4"),
+        ("triangle_counting", 4, (5, 10), ValueError, "at least 8"),
+        ("pattern", 4, (10, 20), ValueError, "at least"),
+        ("csl", 4, (41, 42), ValueError, "41"),
     ],
 )
-def test_bad_arguments_raise(name, num_graphs, num_nodes, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_arguments_raise(name, num_graphs, num_nodes, error, match):
+    with pytest.raises(error, match=match):
         make_task(name, num_graphs, num_nodes=num_nodes)
 
 

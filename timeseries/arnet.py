@@ -28,8 +28,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
+from seqcore.ops.validation import check_int
+
 from .base import Forecaster
-from .series import Series, as_float_array, check_int, check_number, location_scale
+from .series import Series, as_float_array, check_number, location_scale
 
 
 def lag_matrix(series: np.ndarray, n_lags: int, n_forecasts: int) -> tuple[np.ndarray, np.ndarray]:

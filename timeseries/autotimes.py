@@ -49,10 +49,10 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from seqcore.nn import SeqEncoder
-from seqcore.ops.validation import check_bool
+from seqcore.ops.validation import check_bool, check_int
 
 from .base import Forecaster
-from .series import Series, check_int, check_number, location_scale, to_series_list
+from .series import Series, check_number, location_scale, to_series_list
 
 # The paper's code adds an absolute 1e-5 to each window's variance so a flat window stays finite. Here the
 # epsilon is relative to the variance of the series the window comes from, so normalizing a * y + b gives

@@ -81,13 +81,6 @@ def _fill_missing(values: np.ndarray, missing: str, what: str) -> np.ndarray:
     return filled
 
 
-def check_int(name: str, value: Any, minimum: int) -> int:
-    """``value`` as an int ``>= minimum``; a bool, a float such as ``2.5`` or a string is refused, not truncated."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def check_number(name: str, value: Any, minimum: float, *, strict: bool = False) -> float:
     """``value`` as a finite float ``>= minimum`` (``> minimum`` when ``strict``); NaN, inf and bools are refused."""
     real = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and np.isfinite(value)

@@ -44,7 +44,7 @@ from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from seqcore.ops.validation import check_bool
+from seqcore.ops.validation import check_bool, check_int
 
 Transform = Callable[[Image.Image], Any]
 
@@ -82,7 +82,7 @@ class DigitsDataset(Dataset):
         if targets.size and not (np.issubdtype(targets.dtype, np.integer) and targets.min() >= 0 and targets.max() <= 9):
             raise ValueError(f"targets must be integer labels in 0..9, got {targets.dtype} values in "
                              f"[{targets.min()}, {targets.max()}]")
-        _check_img_size(img_size)
+        check_int("img_size", img_size, 1)
         _check_transform("transform", transform)
         pixels = np.round(np.asarray(images, dtype=np.float64) * (255 / _DIGITS_LEVELS)).astype(np.uint8)
         # Upscaled once here rather than per item: 1797 small images are cheap to keep and epochs stay fast.
@@ -120,22 +120,17 @@ def digits_datasets(
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    _check_img_size(img_size)
+    check_int("img_size", img_size, 1)
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real) or not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be an int in [0, 2**32), got {seed!r}")
+    if check_int("seed", seed, 0) >= 2**32:
+        raise ValueError(f"seed must be an int in [0, 2**32), got {seed}")
     digits = load_digits()
     x_train, x_test, y_train, y_test = train_test_split(
         digits.images, digits.target, test_size=test_fraction, random_state=seed, stratify=digits.target
     )
     return (DigitsDataset(x_train, y_train, img_size, train_transform),
             DigitsDataset(x_test, y_test, img_size, test_transform))
-
-
-def _check_img_size(img_size: object) -> None:
-    if isinstance(img_size, bool) or not isinstance(img_size, numbers.Integral) or img_size < 1:
-        raise ValueError(f"img_size must be a positive integer, got {img_size!r}")
 
 
 def _check_transform(name: str, transform: object) -> None:

@@ -39,7 +39,7 @@ from timm.models import build_model_with_cfg, checkpoint, generate_default_cfgs,
 
 from seqcore.nn import SeqBlock
 from seqcore.nn.validation import check_fraction, check_positive_float, check_positive_int
-from seqcore.ops.validation import check_bool, check_float, check_same_device
+from seqcore.ops.validation import check_bool, check_float, check_int, check_same_device
 
 from .position import MDTPE, check_base, md_lrpe_angles
 from .scan_orders import GridScan
@@ -140,7 +140,7 @@ class LightNet(nn.Module):
         super().__init__()
         _check_global_pool(global_pool)
         depth, num_heads = check_positive_int("depth", depth), check_positive_int("num_heads", num_heads)
-        embed_dim, num_classes = check_positive_int("embed_dim", embed_dim), _check_num_classes(num_classes)
+        embed_dim, num_classes = check_positive_int("embed_dim", embed_dim), check_int("num_classes", num_classes, 0)
         sizes = _check_img_size(img_size, spatial_dims)
         dynamic_img_size = check_bool("dynamic_img_size", dynamic_img_size)
         mlp_ratio = check_positive_float("mlp_ratio", mlp_ratio)
@@ -221,7 +221,7 @@ class LightNet(nn.Module):
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the head for ``num_classes`` outputs (0: none), on the model's device and dtype and in its
         train/eval mode; ``global_pool`` (``"avg"`` or ``""``) changes the pooling, None keeps it."""
-        num_classes = _check_num_classes(num_classes)
+        num_classes = check_int("num_classes", num_classes, 0)  # 0: no head
         if global_pool is not None:
             self.global_pool = _check_global_pool(global_pool)
         self.num_classes = num_classes
@@ -337,12 +337,6 @@ def _check_input(x: Tensor, weight: Tensor) -> None:
         raise TypeError(f"x is {x.dtype} but the model's weights are {weight.dtype}; cast one to the other")
     if not torch.compiler.is_compiling() and x.numel() and not bool(torch.isfinite(x).all()):
         raise ValueError(f"x must be finite, got {int((~torch.isfinite(x)).sum())} NaN or infinite values")
-
-
-def _check_num_classes(num_classes: object) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 0:
-        raise ValueError(f"num_classes must be an int >= 0 (0: no head), got {num_classes!r}")
-    return int(num_classes)
 
 
 def _check_global_pool(global_pool: object) -> str:

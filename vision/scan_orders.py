@@ -7,13 +7,12 @@ along every axis-major order of the grid (row-major and column-major on images: 
 """
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from seqcore.ops.validation import check_float
+from seqcore.ops.validation import check_float, check_int
 
 from .position import _check_grid
 
@@ -24,9 +23,7 @@ def axis_major_order(grid_shape: Sequence[int], axis: int) -> Tensor:
     ``axis`` counts from 0 (negative values from the end, as in torch).
     """
     shape = _check_grid(grid_shape)
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-        raise TypeError(f"axis must be an int, got {type(axis).__name__} {axis!r}")
-    if not -len(shape) <= axis < len(shape):
+    if not -len(shape) <= check_int("axis", axis, None) < len(shape):
         raise ValueError(f"axis must be an int in [-{len(shape)}, {len(shape)}) for grid_shape {shape}, got {axis!r}")
     index = torch.arange(torch.Size(shape).numel()).reshape(shape)
     return index.movedim(axis, -1).reshape(-1)

@@ -54,7 +54,8 @@ from typing import Callable, Union
 import torch
 from torch import Tensor
 
-from graphs.validation import check_graph, check_int
+from graphs.validation import check_graph
+from seqcore.ops.validation import check_int
 
 Affinity = Union[str, Callable[[Tensor, Tensor], Tensor]]
 

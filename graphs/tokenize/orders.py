@@ -46,7 +46,8 @@ from graphs.tokenize.clustering import (
     hac,
 )
 from graphs.tokenize.plan import TokenPlan
-from graphs.validation import check_graph, check_int
+from graphs.validation import check_graph
+from seqcore.ops.validation import check_int
 
 _STREAM_DEGREE, _STREAM_WALK = 11, 12
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, fields, replace
 import torch
 from torch import Tensor
 
+from seqcore.ops.validation import check_int
+
 
 @dataclass(frozen=True)
 class TokenPlan:
@@ -54,8 +56,7 @@ class TokenPlan:
             raise ValueError(f"seq_graph must have one graph per sequence ({self.num_sequences}), got {self.seq_graph.numel()}")
         if self.pool_token.shape != self.pool_node.shape or self.read_token.shape != self.read_node.shape:
             raise ValueError("pool_token/pool_node and read_token/read_node must be pairs of equal length")
-        if isinstance(self.num_nodes, bool) or not isinstance(self.num_nodes, int) or self.num_nodes < 0:
-            raise ValueError(f"num_nodes must be an int >= 0, got {self.num_nodes!r}")
+        object.__setattr__(self, "num_nodes", check_int("num_nodes", self.num_nodes, 0))  # frozen: a numpy int as int
         for name, size in (("pool_token", self.num_tokens), ("read_token", self.num_tokens),
                            ("pool_node", self.num_nodes), ("read_node", self.num_nodes)):
             value = getattr(self, name)

@@ -31,7 +31,8 @@ import torch
 from torch import Tensor
 
 from graphs.tokenize.clustering import HACTree
-from graphs.validation import check_graph, check_int
+from graphs.validation import check_graph
+from seqcore.ops.validation import check_int
 
 DISTANCE_CAP = 8
 
@@ -62,8 +63,6 @@ def hierarchical_pe(
         raise ValueError(f"the HAC tree covers {tree.num_nodes} nodes, expected num_nodes={num_nodes}")
     if dim_per_level < 4 or dim_per_level % 2:
         raise ValueError(f"dim_per_level must be even and >= 4, got {dim_per_level}")
-    if max_levels < 1:
-        raise ValueError(f"max_levels must be >= 1, got {max_levels}")
     out = torch.zeros(num_nodes, max_levels, dim_per_level, device=batch.device)
     ranks = tree.dfs_ranks()
     frequencies = 2.0 ** torch.arange((dim_per_level - 2) // 2, device=batch.device)

@@ -484,10 +484,7 @@ def previous_tail(x: Tensor, n: int, group: Any = None) -> Tensor:
 
     def local() -> None:
         V.check_float("x", x, 3, "(B, T_r, C)")
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-            raise TypeError(f"n must be an int >= 0, got {type(n).__name__} {n!r}")
-        if n < 0:
-            raise ValueError(f"n must be an int >= 0, got {n}")
+        V.check_int("n", n, 0)
 
     _, error = _attempt(local)
     lengths = fingerprint.lengths(_agree(fingerprint, group, x, error))

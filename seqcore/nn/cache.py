@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from ..ops.validation import check_int
+
 
 @dataclass
 class MixerCache:
@@ -38,9 +40,8 @@ class MixerCache:
 
     def check(self, signature: str, x: Tensor) -> None:
         """Raise ValueError unless a mixer whose ``cache_signature`` is ``signature`` may continue this cache on
-        ``x: (B, T, C)``."""
-        if isinstance(self.seen, bool) or not isinstance(self.seen, int) or self.seen < 0:
-            raise ValueError(f"cache.seen must be a non-negative int, got {self.seen!r}")
+        ``x: (B, T, C)`` (TypeError for a ``seen`` that is not an int)."""
+        check_int("cache.seen", self.seen, 0)
         if self.writer is None:
             if self.state is not None or self.conv or self.aux or self.seen:
                 raise ValueError("the cache holds decoding state but no record of the mixer that wrote it; start "

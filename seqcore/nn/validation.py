@@ -1,4 +1,5 @@
-"""Checks of the numbers that configure mixers and blocks; flags go through :func:`seqcore.ops.validation.check_bool`.
+"""Checks of the numbers that configure mixers and blocks; flags and integers go through
+:func:`seqcore.ops.validation.check_bool` and :func:`seqcore.ops.validation.check_int`.
 
 Each error names the argument and what was expected, at construction, instead of a shape error deep inside the
 first forward pass (or no error at all: ``nn.Dropout(1.0)`` zeroes every output).
@@ -8,14 +9,12 @@ from __future__ import annotations
 import math
 import numbers
 
+from ..ops.validation import check_int
+
 
 def check_positive_int(name: str, value: object) -> int:
-    """An integer ``>= 1`` (numpy integers too; not a bool, not a float)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= 1, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1 (a positive int), got {value}")
-    return int(value)
+    """An integer ``>= 1``: :func:`seqcore.ops.validation.check_int`, the one integer check, with ``minimum=1``."""
+    return check_int(name, value, 1)
 
 
 def _real(name: str, value: object, expected: str) -> float:

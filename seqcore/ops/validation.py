@@ -1,7 +1,11 @@
-"""Input checks shared by the public operators: each error names the argument and what was expected."""
+"""Input checks shared by the public operators and by every package built on them (one implementation of each):
+each error names the argument and what was expected, a ``TypeError`` for a wrong type, a ``ValueError`` for a wrong
+shape or value.
+"""
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import Tensor
@@ -36,6 +40,23 @@ def check_bool(name: str, value: object) -> bool:
     if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):
         return bool(value)
     raise TypeError(f"{name} must be a bool (True or False), got {type(value).__name__} {value!r}")
+
+
+def check_int(name: str, value: object, minimum: int | None) -> int:
+    """``value`` as an int ``>= minimum`` (``minimum=None``: any int, as for seeds and axes).
+
+    numpy integers are accepted; a bool, a float such as ``2.0`` or ``2.5`` and a string are refused, not truncated.
+
+    Raises:
+        TypeError: not an integer, e.g. ``n_lags must be an int >= 1, got float 2.5``.
+        ValueError: below ``minimum``, e.g. ``n_lags must be >= 1, got 0``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        bound = "" if minimum is None else f" >= {minimum}"
+        raise TypeError(f"{name} must be an int{bound}, got {type(value).__name__} {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
 
 
 def check_shape(name: str, t: Tensor, expected: tuple[int, ...], layout: str) -> None:

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from seqcore.ops.validation import check_int
+
 from .models import LatentModel
 
 __all__ = [
@@ -91,12 +93,6 @@ def _generator(random_state: int | None) -> torch.Generator:
     # without a seed, draw one from the global generator so callers' forks stay reproducible
     seed = random_state if random_state is not None else int(torch.randint(2**62, ()))
     return torch.Generator().manual_seed(int(seed))
-
-
-def _check_int(name: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def _solve_sequences(
@@ -234,10 +230,10 @@ def cycles(
     Cycles
         ``orbits`` (P, k, M) and ``eigenvalues`` (P, M).
     """
-    _check_int("k", k, 1)
-    _check_int("max_regions", max_regions, 1)
-    _check_int("n_starts", n_starts, 1)
-    _check_int("max_iter", max_iter, 1)
+    check_int("k", k, 1)
+    check_int("max_regions", max_regions, 1)
+    check_int("n_starts", n_starts, 1)
+    check_int("max_iter", max_iter, 1)
     m = _as_float64(model)
     with torch.no_grad():
         orbits, jacs = _search(m, k, max_regions, n_starts, max_iter, random_state, tol)
@@ -306,9 +302,9 @@ def lyapunov_spectrum(
     ndarray, shape (M,)
         Exponents in nats per step, descending.
     """
-    _check_int("T", T, 1)
-    _check_int("transient", transient, 0)
-    _check_int("renorm_every", renorm_every, 1)
+    check_int("T", T, 1)
+    check_int("transient", transient, 0)
+    check_int("renorm_every", renorm_every, 1)
     m = _as_float64(model)
     with torch.no_grad():
         z = _transient(m, _initial_state(m, z0), transient)
@@ -351,9 +347,9 @@ def max_lyapunov_exponent(
     float
         Exponent in nats per step.
     """
-    _check_int("T", T, 1)
-    _check_int("transient", transient, 0)
-    _check_int("renorm_every", renorm_every, 1)
+    check_int("T", T, 1)
+    check_int("transient", transient, 0)
+    check_int("renorm_every", renorm_every, 1)
     m = _as_float64(model)
     gen = _generator(random_state)
     with torch.no_grad():

@@ -24,6 +24,8 @@ import numpy as np
 from scipy.integrate import solve_ivp
 from sklearn.utils import check_random_state
 
+from seqcore.ops.validation import check_int
+
 __all__ = ["DSR_FILES", "DSR_ENV_VAR", "default_dsr_root", "load_dsr", "simulate_lorenz63"]
 
 DSR_ENV_VAR = "SEQCORE_DSR_DATA"
@@ -140,9 +142,7 @@ def simulate_lorenz63(
     ndarray, shape (T, 3)
         Raw (not standardised) coordinates, float64.
     """
-    for label, value, low in (("T", T, 1), ("transient", transient, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
+    T, transient = check_int("T", T, 1), check_int("transient", transient, 0)
     if not dt > 0:
         raise ValueError(f"dt must be positive, got {dt}")
     if not noise >= 0:

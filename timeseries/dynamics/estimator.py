@@ -31,7 +31,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
-from seqcore.ops.validation import check_bool
+from seqcore.ops.validation import check_bool, check_int
 
 from ..series import as_float_array, location_scale
 from . import analysis
@@ -362,8 +362,7 @@ class DynamicsReconstructor(BaseEstimator):
             Float64; may hold inf/NaN if the model diverges.
         """
         check_is_fitted(self)
-        if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
-            raise ValueError(f"T must be an integer >= 1, got {T!r}")
+        T = check_int("T", T, 1)
         x0 = self.x0_ if x0 is None else self._check_obs(x0, "x0", "(N,)")
         drive = self._check_inputs(inputs, (int(T), self.n_inputs_))
         z1 = self._to_latent(x0[None])
@@ -393,8 +392,7 @@ class DynamicsReconstructor(BaseEstimator):
             ``out[p, k - 1]`` is the prediction ``k`` steps after ``x0[p]``.
         """
         check_is_fitted(self)
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        n = check_int("n", n, 1)
         x0 = self._check_obs(x0, "x0", "(P, N)")
         drive = self._check_inputs(inputs, (x0.shape[0], int(n), self.n_inputs_))
         with np.errstate(over="ignore", invalid="ignore"):
@@ -454,8 +452,7 @@ class DynamicsReconstructor(BaseEstimator):
             ``D_H`` is NaN, and non-finite predictions give ``PE = inf``, each with a RuntimeWarning.
         """
         check_is_fitted(self)
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        n = check_int("n", n, 1)
         x, drive = self._check_test(X, inputs, int(n) + 1, f"more than n = {n}")
         d_stsp, d_h = self._free_run_measures(x, drive, spectrum=True)
         if drive is None:

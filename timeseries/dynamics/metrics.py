@@ -40,7 +40,9 @@ from typing import Callable, Union
 import numpy as np
 import torch
 
-from ..series import as_float_array, check_int, check_number
+from seqcore.ops.validation import check_int
+
+from ..series import as_float_array, check_number
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 

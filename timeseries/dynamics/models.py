@@ -52,7 +52,7 @@ from abc import ABC, abstractmethod
 import torch
 from torch import Tensor, nn
 
-from seqcore.ops.validation import check_bool
+from seqcore.ops.validation import check_bool, check_int
 
 __all__ = [
     "ALRNN",
@@ -62,12 +62,6 @@ __all__ = [
     "PLRNN",
     "ShallowPLRNN",
 ]
-
-
-def _positive_int(name: str, value: int, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def _uniform_init(*shape: int) -> Tensor:
@@ -113,8 +107,8 @@ class LatentModel(nn.Module, ABC):
 
     def __init__(self, latent_dim: int, input_dim: int = 0) -> None:
         super().__init__()
-        self.latent_dim = _positive_int("latent_dim", latent_dim)
-        self.input_dim = _positive_int("input_dim", input_dim, minimum=0)
+        self.latent_dim = check_int("latent_dim", latent_dim, 1)
+        self.input_dim = check_int("input_dim", input_dim, 0)
         if self.input_dim > 0:
             # Flux.glorot_uniform(M, K) == xavier_uniform on an (M, K) matrix
             self.C: nn.Parameter | None = nn.Parameter(
@@ -241,7 +235,7 @@ class LatentModel(nn.Module, ABC):
         Tensor, shape (B, T, M)
         """
         self._check_z(z0, "z0")
-        _positive_int("T", T)
+        check_int("T", T, 1)
         self._check_inputs(s, (z0.shape[0], T, self.input_dim))
         # the input drive does not depend on the state, so compute it in one matmul
         drive = s @ self.C.T if self.C is not None else None
@@ -365,7 +359,7 @@ class DendriticPLRNN(LatentModel):
         self, latent_dim: int, n_bases: int, input_dim: int = 0, clipped: bool = True
     ) -> None:
         super().__init__(latent_dim, input_dim)
-        self.n_bases = _positive_int("n_bases", n_bases)
+        self.n_bases = check_int("n_bases", n_bases, 1)
         self.clipped = check_bool("clipped", clipped)
         a, w, h = _init_a_w_h(self.latent_dim)
         self.A = nn.Parameter(a)
@@ -464,7 +458,7 @@ class ShallowPLRNN(LatentModel):
         self, latent_dim: int, hidden_dim: int, input_dim: int = 0, clipped: bool = False
     ) -> None:
         super().__init__(latent_dim, input_dim)
-        self.hidden_dim = _positive_int("hidden_dim", hidden_dim)
+        self.hidden_dim = check_int("hidden_dim", hidden_dim, 1)
         self.clipped = check_bool("clipped", clipped)
         a, _, h1 = _init_a_w_h(self.latent_dim)
         self.A = nn.Parameter(a)
@@ -579,7 +573,7 @@ class ALRNN(LatentModel):
 
     def __init__(self, latent_dim: int, n_nonlinear: int, input_dim: int = 0) -> None:
         super().__init__(latent_dim, input_dim)
-        self.n_nonlinear = _positive_int("n_nonlinear", n_nonlinear, minimum=0)
+        self.n_nonlinear = check_int("n_nonlinear", n_nonlinear, 0)
         if self.n_nonlinear > self.latent_dim:
             raise ValueError(
                 f"n_nonlinear must be <= latent_dim={self.latent_dim}, got {n_nonlinear}"

@@ -25,16 +25,13 @@ import math
 import torch
 from torch import Tensor, nn
 
-from seqcore.ops.validation import check_bool
+from seqcore.ops.validation import check_bool, check_int
 
 __all__ = ["AffineObservation", "IdentityObservation"]
 
 
 def _dims(obs_dim: int, latent_dim: int) -> tuple[int, int]:
-    for name, value in (("obs_dim", obs_dim), ("latent_dim", latent_dim)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return obs_dim, latent_dim
+    return check_int("obs_dim", obs_dim, 1), check_int("latent_dim", latent_dim, 1)
 
 
 def _check_last(x: Tensor, size: int, name: str) -> None:

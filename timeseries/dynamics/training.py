@@ -82,7 +82,7 @@ from tqdm.auto import tqdm
 
 from seqcore.checkpoint import load_checkpoint, restore_training_state, save_checkpoint, training_state
 from seqcore.ops import scan
-from seqcore.ops.validation import check_bool
+from seqcore.ops.validation import check_bool, check_int
 
 from ..series import as_float_array
 from .fused import ShallowGTF
@@ -117,8 +117,8 @@ CHECKPOINT_KIND = "timeseries.dynamics.train_gtf"
 def _check_forcing(forcing: str, interval: int) -> None:
     if forcing not in FORCING_MODES:
         raise ValueError(f"forcing must be one of {FORCING_MODES}, got {forcing!r}")
-    if forcing == "sparse" and (isinstance(interval, bool) or not isinstance(interval, int) or interval < 1):
-        raise ValueError(f"interval must be an integer >= 1, got {interval!r}")
+    if forcing == "sparse":
+        check_int("interval", interval, 1)
 
 
 def _check_alpha(alpha: float) -> float:
@@ -580,19 +580,19 @@ def train_gtf(
     ------
     ValueError
         For malformed data or settings.
+    TypeError
+        For a setting of the wrong type: a count that is not an int, a flag that is not a bool.
     FloatingPointError
         When the loss or the parameters become NaN or infinite.
     """
-    for name, value, low in (
-        ("epochs", epochs, 1),
-        ("batches_per_epoch", batches_per_epoch, 1),
-        ("sequence_length", sequence_length, 1),
-        ("batch_size", batch_size, 1),
-        ("alpha_update_interval", alpha_update_interval, 1),
-        ("checkpoint_every", checkpoint_every, 1),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    # As ints: the settings go into the checkpoint's config, which a numpy integer would not survive.
+    epochs, batches_per_epoch, sequence_length, batch_size, alpha_update_interval, checkpoint_every = (
+        check_int(name, value, 1) for name, value in (
+            ("epochs", epochs), ("batches_per_epoch", batches_per_epoch), ("sequence_length", sequence_length),
+            ("batch_size", batch_size), ("alpha_update_interval", alpha_update_interval),
+            ("checkpoint_every", checkpoint_every),
+        )
+    )
     _check_forcing(forcing, interval)
     partial, progress = check_bool("partial", partial), check_bool("progress", progress)
     if not 0 < lr_end <= lr_start:
