@@ -30,7 +30,7 @@ import torch
 
 from pointcloud.boxes import limit_period, points_in_boxes, validate_boxes
 from pointcloud.iou import bev_iou
-from seqcore.ops.validation import check_bool
+from seqcore.ops.validation import check_bool, check_int
 
 __all__ = [
     "Sample",
@@ -302,11 +302,9 @@ class ObjectNoise:
         low, high = (float(v) for v in rotation_range)
         if not (math.isfinite(low) and math.isfinite(high) and low <= high):
             raise ValueError(f"rotation_range must be finite (low, high) with low <= high, got {rotation_range}")
-        if isinstance(attempts, bool) or not isinstance(attempts, (int, np.integer)) or attempts < 1:
-            raise ValueError(f"attempts must be an int >= 1, got {attempts!r}")
         self.translation_std = std
         self.rotation_range = (low, high)
-        self.attempts = int(attempts)
+        self.attempts = check_int("attempts", attempts, 1)
         self.remove_intruders = check_bool("remove_intruders", remove_intruders)
 
     def __call__(self, sample: Mapping[str, Any], rng: np.random.Generator) -> Sample:

@@ -18,6 +18,7 @@ from pointcloud.calibration import Calibration
 from seqcore.ops.validation import check_same_device
 
 __all__ = [
+    "check_box_layout",
     "validate_boxes",
     "limit_period",
     "boxes_lidar_to_camera",
@@ -27,18 +28,32 @@ __all__ = [
 ]
 
 
+def check_box_layout(boxes: torch.Tensor, name: str = "boxes") -> None:
+    """Check that ``boxes`` is a floating-point ``(M, 7)`` torch tensor, without reading its values (which a
+    caller may first want to know are on the right device).
+
+    Raises:
+        TypeError: not a torch tensor, or not floating point.
+        ValueError: not of shape ``(M, 7)``.
+    """
+    if not isinstance(boxes, torch.Tensor) or not boxes.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point torch.Tensor (M, 7), got {type(boxes).__name__}"
+                        + (f" of dtype {boxes.dtype}" if isinstance(boxes, torch.Tensor) else ""))
+    if boxes.ndim != 2 or boxes.shape[1] != 7:
+        raise ValueError(f"{name} must have shape (M, 7), got {tuple(boxes.shape)}")
+
+
 def validate_boxes(boxes: torch.Tensor, size_cols: slice = slice(3, 6), name: str = "boxes") -> None:
-    """Check a ``(M, 7)`` floating box tensor: finite values and strictly positive sizes.
+    """Check a ``(M, 7)`` floating box tensor (:func:`check_box_layout`): finite values and strictly positive sizes.
+
+    The one box check of the package: the conversions, :mod:`pointcloud.iou`, NMS, augmentation and evaluation
+    all raise these errors.
 
     Raises:
         TypeError: not a floating torch tensor.
         ValueError: wrong shape, a NaN/inf value, or a non-positive size (names the first bad box).
     """
-    if not isinstance(boxes, torch.Tensor) or not boxes.is_floating_point():
-        raise TypeError(f"{name} must be a floating torch.Tensor, got {type(boxes).__name__}"
-                        + (f" of dtype {boxes.dtype}" if isinstance(boxes, torch.Tensor) else ""))
-    if boxes.ndim != 2 or boxes.shape[1] != 7:
-        raise ValueError(f"{name} must have shape (M, 7), got {tuple(boxes.shape)}")
+    check_box_layout(boxes, name)
     finite = torch.isfinite(boxes).all(dim=1)
     if not bool(finite.all()):
         idx = int(torch.nonzero(~finite)[0, 0])

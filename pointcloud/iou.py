@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from pointcloud.boxes import check_box_layout, validate_boxes
+
 __all__ = [
     "bev_corners",
     "rotated_bev_intersection",
@@ -31,40 +33,14 @@ __all__ = [
 _CHUNK_PAIRS = 32768
 
 
-def _check_box_layout(boxes: Tensor, name: str) -> None:
-    """Raise ValueError unless ``boxes`` is a floating ``(M, 7)`` tensor (no look at its values)."""
-    if not isinstance(boxes, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(boxes).__name__}")
-    if boxes.dim() != 2 or boxes.shape[1] != 7:
-        raise ValueError(f"{name} must have shape (M, 7), got {tuple(boxes.shape)}")
-    if not boxes.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor, got {boxes.dtype}")
-
-
-def _check_box_values(boxes: Tensor, name: str) -> None:
-    """Raise ValueError unless every box is finite with positive sizes."""
-    if boxes.numel() == 0:
-        return
-    if not bool(torch.isfinite(boxes).all()):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if not bool((boxes[:, 3:6] > 0).all()):
-        raise ValueError(f"{name} has non-positive sizes (dx, dy, dz must be > 0)")
-
-
-def _check_boxes(boxes: Tensor, name: str) -> None:
-    """Raise ValueError unless ``boxes`` is a finite floating ``(M, 7)`` tensor with positive sizes."""
-    _check_box_layout(boxes, name)
-    _check_box_values(boxes, name)
-
-
 def _check_pair(a: Tensor, b: Tensor) -> None:
-    _check_box_layout(a, "a")
-    _check_box_layout(b, "b")
+    check_box_layout(a, "a")
+    check_box_layout(b, "b")
     # Before the values: reading values of a tensor on another device would fail with an unrelated error.
     if a.dtype != b.dtype or a.device != b.device:
         raise ValueError(f"a and b must share dtype and device, got {a.dtype}/{a.device} and {b.dtype}/{b.device}")
-    _check_box_values(a, "a")
-    _check_box_values(b, "b")
+    validate_boxes(a, name="a")
+    validate_boxes(b, name="b")
 
 
 def bev_corners(boxes: Tensor) -> Tensor:
@@ -77,7 +53,7 @@ def bev_corners(boxes: Tensor) -> Tensor:
         ``(M, 4, 2)`` corner ``(x, y)`` coordinates in counter-clockwise order, starting at the local ``(+dx/2, +dy/2)``
         corner.
     """
-    _check_boxes(boxes, "boxes")
+    validate_boxes(boxes)
     # CCW order in the local frame; a rotation keeps the orientation, so the shoelace area stays positive.
     sx = boxes.new_tensor([1.0, -1.0, -1.0, 1.0])
     sy = boxes.new_tensor([1.0, 1.0, -1.0, -1.0])
@@ -212,7 +188,8 @@ def rotated_bev_intersection(a: Tensor, b: Tensor) -> Tensor:
         ``(M, K)`` areas of the rotated-rectangle intersections.
 
     Raises:
-        ValueError: on bad shapes/dtypes, NaN/inf, or non-positive sizes.
+        TypeError: boxes that are not floating-point tensors (:func:`pointcloud.boxes.validate_boxes`).
+        ValueError: bad shapes, NaN/inf, non-positive sizes, ``a`` and ``b`` of different dtypes or devices.
     """
     _check_pair(a, b)
     return _matrix_intersection(a, b, _may_overlap(a, b))

@@ -11,14 +11,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pointcloud.boxes import validate_boxes
 from pointcloud.iou import (
-    _check_boxes,
     _chunked_pair_intersection,
     _may_overlap,
     _volume,
     _z_overlap,
 )
-from seqcore.ops.validation import check_bool, check_same_device
+from seqcore.ops.validation import check_bool, check_int, check_same_device
 
 __all__ = ["nms_rotated", "multiclass_nms"]
 
@@ -75,13 +75,7 @@ def _check_scores(boxes: Tensor, scores: Tensor) -> None:
 
 
 def _check_count(name: str, value: int | None) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int or None, got {type(value).__name__} {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be a non-negative int or None, got {value}")
-    return int(value)
+    return None if value is None else check_int(name, value, 0)
 
 
 def _check_threshold(iou_threshold: float) -> float:
@@ -135,9 +129,10 @@ def nms_rotated(
     Raises:
         ValueError: bad shapes, NaN / inf or non-positive sizes in ``boxes``, a NaN score, boxes and scores on
             different devices, a threshold outside ``[0, 1]``, a negative ``pre_max`` / ``post_max``.
-        TypeError: boolean or complex scores, non-int ``pre_max`` / ``post_max``, non-bool ``use_3d``.
+        TypeError: ``boxes`` not a floating-point tensor, boolean or complex scores, non-int ``pre_max`` /
+            ``post_max``, non-bool ``use_3d``.
     """
-    _check_boxes(boxes, "boxes")
+    validate_boxes(boxes)
     _check_scores(boxes, scores)
     threshold = _check_threshold(iou_threshold)
     pre_max, post_max = _check_count("pre_max", pre_max), _check_count("post_max", post_max)
@@ -188,7 +183,7 @@ def multiclass_nms(
     Raises:
         The errors of :func:`nms_rotated`; TypeError for non-integer ``labels``, ValueError for their shape.
     """
-    _check_boxes(boxes, "boxes")
+    validate_boxes(boxes)
     if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.is_complex() \
             or labels.dtype == torch.bool:
         kind = labels.dtype if isinstance(labels, Tensor) else type(labels).__name__

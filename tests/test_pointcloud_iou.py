@@ -256,7 +256,7 @@ def test_rejects_bad_shapes():
         bev_iou(torch.zeros(3, 6, dtype=F64), good)
     with pytest.raises(ValueError):
         bev_iou_aligned(good, torch.cat([good, good]))
-    with pytest.raises(ValueError):
+    with pytest.raises(TypeError):
         bev_iou(good.long(), good.long())
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seqcore.nn import MIXERS
+from seqcore.ops.validation import check_int
 
 from ..voxels import VoxelGrid
 
@@ -17,15 +18,6 @@ KITTI_PRIORS = {
     "Pedestrian": (0.8, 0.6, 1.73, -1.73 + 1.73 / 2),
     "Cyclist": (1.76, 0.6, 1.73, -1.73 + 1.73 / 2),
 }
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if not _is_int(value) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
 @dataclass
@@ -95,9 +87,11 @@ class LIONConfig:
         for name, minimum in (("point_features", 3), ("dim", 1), ("num_heads", 1), ("bev_channels", 1),
                               ("bev_layers", 0), ("head_channels", 1), ("min_radius", 0), ("reg_radius", 0),
                               ("max_detections", 1), ("layers_per_block", 1)):
-            _check_int(name, getattr(self, name), minimum)
-        if not self.vfe_channels or not all(_is_int(c) and c >= 1 for c in self.vfe_channels):
+            # Stored as int: a numpy integer would not survive to_dict into a checkpoint's JSON.
+            setattr(self, name, check_int(name, getattr(self, name), minimum))
+        if not self.vfe_channels:
             raise ValueError(f"vfe_channels must be positive widths, one per VFE layer, got {self.vfe_channels}")
+        self.vfe_channels = [check_int(f"vfe_channels[{i}]", c, 1) for i, c in enumerate(self.vfe_channels)]
         for name in ("score_threshold", "nms_iou"):
             if not 0.0 <= getattr(self, name) <= 1.0:  # NaN fails too
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
@@ -111,8 +105,7 @@ class LIONConfig:
         for w in self.windows:
             if len(w) != 3 or min(w) < 1:
                 raise ValueError(f"each window is three positive sizes (wx, wy, wz), got {w}")
-        if not all(_is_int(g) for g in self.group_sizes) or min(self.group_sizes) < 1:
-            raise ValueError(f"group_sizes must be positive ints, got {self.group_sizes}")
+        self.group_sizes = [check_int(f"group_sizes[{i}]", g, 1) for i, g in enumerate(self.group_sizes)]
         if len(self.block_stride) != 3 or min(self.block_stride) < 1:
             raise ValueError(f"block_stride is three positive strides (sx, sy, sz), got {self.block_stride}")
         if not 0.0 <= self.generate_ratio <= 1.0:

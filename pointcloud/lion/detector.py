@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from seqcore.checkpoint import load_checkpoint, save_checkpoint
+from seqcore.ops.validation import check_int
 
 from ..voxels import DynamicVFE, voxelize
 from .backbone import LIONBackbone, SparseBEV
@@ -79,10 +80,7 @@ class LIONDetector(nn.Module):
         )
 
     def _check_points(self, points: Tensor, batch_size: int) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-            raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__} {batch_size!r}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size}")
+        check_int("batch_size", batch_size, 1)
         width = 1 + self.config.point_features
         if not isinstance(points, Tensor) or points.dim() != 2 or points.shape[1] != width \
                 or not points.is_floating_point():

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from seqcore.ops.validation import check_bool
+from seqcore.ops.validation import check_bool, check_int
 
 ORDERS = ("x", "y")
 
@@ -68,8 +68,7 @@ def partition(
         raise ValueError(f"axis must be one of {ORDERS}, got {axis!r}")
     if len(window) != 3 or min(window) < 1:
         raise ValueError(f"window must be three positive sizes (wx, wy, wz), got {tuple(window)}")
-    if group_size < 1:
-        raise ValueError(f"group_size must be >= 1, got {group_size}")
+    group_size = check_int("group_size", group_size, 1)
     shift = check_bool("shift", shift)
     coords = coords.long()
     if coords.numel() and int(coords.min()) < 0:
