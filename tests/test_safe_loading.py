@@ -7,8 +7,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("seqcore", "vision", "pointcloud", "timeseries", "graphs", "examples", "benchmarks", "tests")
-# benchmarks/ops.py and benchmarks/measure.py read results back from the forked child they started, over a pipe.
-PICKLE_FROM_OWN_CHILD = {"benchmarks/ops.py", "benchmarks/measure.py"}
+# benchmarks/measure.py reads results back from the forked child it started (in_child), over a pipe.
+PICKLE_FROM_OWN_CHILD = {"benchmarks/measure.py"}
 # pickle round trips of estimators the test itself built (scikit-learn's contract).
 PICKLE_TESTS = {"tests/test_timeseries_data.py", "tests/test_timeseries_arnet.py", "tests/test_dynamics_estimator.py",
                 "tests/test_timeseries_autotimes.py"}
