@@ -4,7 +4,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv, GINConv, GPSConv
 
-from seqcore.nn.validation import check_fraction, check_positive_int
+from seqcore.nn.validation import check_fraction
 from seqcore.ops.validation import check_int
 
 from .heads import TaskHead
@@ -45,10 +45,10 @@ class GNNBaseline(nn.Module):
         if kind not in BASELINES:
             raise ValueError(f"baseline must be one of {BASELINES}, got {kind!r}")
         in_channels = check_int("in_channels", in_channels, 0)
-        hidden_channels = check_positive_int("hidden_channels", hidden_channels)
-        num_layers = check_positive_int("num_layers", num_layers)
+        hidden_channels = check_int("hidden_channels", hidden_channels, 1)
+        num_layers = check_int("num_layers", num_layers, 1)
         dropout = check_fraction("dropout", dropout)
-        if kind == "gps" and hidden_channels % check_positive_int("heads", heads):
+        if kind == "gps" and hidden_channels % check_int("heads", heads, 1):
             raise ValueError(f"hidden_channels ({hidden_channels}) must be divisible by heads ({heads}) for GPS")
         self.kind, self.in_channels = kind, in_channels
         self.embed = nn.Linear(in_channels, hidden_channels)

@@ -7,12 +7,12 @@ from typing import Any
 from torch import Tensor, nn
 
 from seqcore.nn import MLP
-from seqcore.nn.validation import check_positive_int
 
 from .local import LocalEncoder
 from .mixture import PlanMixer, TokenizationMixture, check_plans
 from .tokenize import TokenPlan, build_plan
 from .validation import check_features, check_graph
+from seqcore.ops.validation import check_int
 
 
 class GSMConv(nn.Module):
@@ -57,7 +57,7 @@ class GSMConv(nn.Module):
         mixer_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        channels = check_positive_int("channels", channels)
+        channels = check_int("channels", channels, 1)
         self.channels, self.mixer_name = channels, mixer
         options = {"bidirectional": bidirectional, "dropout": dropout, **(mixer_kwargs or {})}
         if isinstance(tokenization, str):

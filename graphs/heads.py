@@ -5,7 +5,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_pool
 
-from seqcore.nn.validation import check_fraction, check_positive_int
+from seqcore.nn.validation import check_fraction
 from seqcore.ops.validation import check_float, check_int, check_same_device
 
 TASK_LEVELS = ("node", "edge", "graph")
@@ -27,8 +27,8 @@ class TaskHead(nn.Module):
             raise ValueError(f"task level must be one of {TASK_LEVELS}, got {level!r}")
         if pool not in POOLS:
             raise ValueError(f"pool must be one of {sorted(POOLS)}, got {pool!r}")
-        channels = check_positive_int("channels", channels)
-        out_channels = check_positive_int("out_channels", out_channels)
+        channels = check_int("channels", channels, 1)
+        out_channels = check_int("out_channels", out_channels, 1)
         self.level, self.pool, self.channels = level, pool, channels
         width = 2 * channels if level == "edge" else channels
         self.mlp = nn.Sequential(

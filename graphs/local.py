@@ -4,9 +4,9 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch_geometric.nn import GINEConv, ResGatedGraphConv
 
-from seqcore.nn.validation import check_positive_int
 
 from .validation import check_features
+from seqcore.ops.validation import check_int
 
 LOCAL_ENCODERS = ("gatedgcn", "gine")
 
@@ -30,7 +30,7 @@ class LocalEncoder(nn.Module):
         if kind not in LOCAL_ENCODERS:
             raise ValueError(f"local encoder must be one of {LOCAL_ENCODERS}, got {kind!r}")
         if edge_dim is not None:
-            edge_dim = check_positive_int("edge_dim", edge_dim)
+            edge_dim = check_int("edge_dim", edge_dim, 1)
         self.kind, self.edge_dim = kind, edge_dim
         if kind == "gatedgcn":
             self.conv = ResGatedGraphConv(channels, channels, edge_dim=edge_dim)

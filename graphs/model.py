@@ -7,7 +7,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from seqcore.nn.validation import check_positive_int
 from seqcore.ops.validation import check_bool, check_int
 
 from .conv import GSMConv
@@ -82,10 +81,10 @@ class GSMPlusPlus(nn.Module):
         if isinstance(layers, str) or len(layers) < 1:
             raise ValueError(f"layers must be a sequence naming at least one mixer, e.g. ('mamba2',), got {layers!r}")
         in_channels = check_int("in_channels", in_channels, 0)
-        hidden_channels = check_positive_int("hidden_channels", hidden_channels)
-        out_channels = check_positive_int("out_channels", out_channels)
-        tie_orders = check_positive_int("tie_orders", tie_orders)
-        pe_levels = check_positive_int("pe_levels", pe_levels)
+        hidden_channels = check_int("hidden_channels", hidden_channels, 1)
+        out_channels = check_int("out_channels", out_channels, 1)
+        tie_orders = check_int("tie_orders", tie_orders, 1)
+        pe_levels = check_int("pe_levels", pe_levels, 1)
         positional = check_bool("positional", positional)
         if not callable(hac_affinity) and hac_affinity not in ("cosine", "structural", "learned"):
             raise ValueError(f"hac_affinity must be 'cosine', 'structural', 'learned' or a callable, got {hac_affinity!r}")

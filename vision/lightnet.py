@@ -38,7 +38,7 @@ from timm.layers import trunc_normal_
 from timm.models import build_model_with_cfg, checkpoint, generate_default_cfgs, register_model
 
 from seqcore.nn import SeqBlock
-from seqcore.nn.validation import check_fraction, check_positive_float, check_positive_int
+from seqcore.nn.validation import check_fraction, check_positive_float
 from seqcore.ops.validation import check_bool, check_float, check_int, check_same_device
 
 from .position import MDTPE, check_base, md_lrpe_angles
@@ -64,9 +64,9 @@ class PatchEmbed(nn.Module):
         super().__init__()
         if spatial_dims not in _CONV:
             raise ValueError(f"spatial_dims must be 1, 2 or 3, got {spatial_dims}")
-        patch_size = check_positive_int("patch_size", patch_size)
-        in_chans = check_positive_int("in_chans", in_chans)
-        embed_dim = check_positive_int("embed_dim", embed_dim)
+        patch_size = check_int("patch_size", patch_size, 1)
+        in_chans = check_int("in_chans", in_chans, 1)
+        embed_dim = check_int("embed_dim", embed_dim, 1)
         if img_size is not None:
             img_size = _check_img_size(img_size, spatial_dims)
             if any(n % patch_size for n in img_size):
@@ -139,8 +139,8 @@ class LightNet(nn.Module):
     ) -> None:
         super().__init__()
         _check_global_pool(global_pool)
-        depth, num_heads = check_positive_int("depth", depth), check_positive_int("num_heads", num_heads)
-        embed_dim, num_classes = check_positive_int("embed_dim", embed_dim), check_int("num_classes", num_classes, 0)
+        depth, num_heads = check_int("depth", depth, 1), check_int("num_heads", num_heads, 1)
+        embed_dim, num_classes = check_int("embed_dim", embed_dim, 1), check_int("num_classes", num_classes, 0)
         sizes = _check_img_size(img_size, spatial_dims)
         dynamic_img_size = check_bool("dynamic_img_size", dynamic_img_size)
         mlp_ratio = check_positive_float("mlp_ratio", mlp_ratio)
@@ -149,7 +149,7 @@ class LightNet(nn.Module):
         lrpe_base = check_base("lrpe_base", lrpe_base)
         if mixer_kwargs is not None and not isinstance(mixer_kwargs, Mapping):
             raise TypeError(f"mixer_kwargs must be a dict of mixer options or None, got {type(mixer_kwargs).__name__}")
-        scan_orders = check_positive_int("scan_orders", scan_orders)
+        scan_orders = check_int("scan_orders", scan_orders, 1)
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
         self.img_size, self.patch_size = img_size, patch_size

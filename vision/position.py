@@ -24,8 +24,8 @@ import torch
 from torch import Tensor, nn
 
 from seqcore import ops
-from seqcore.nn.validation import check_positive_float, check_positive_int
-from seqcore.ops.validation import check_float, check_same_device
+from seqcore.nn.validation import check_positive_float
+from seqcore.ops.validation import check_float, check_int, check_same_device
 
 
 def _check_grid(grid_shape: Sequence[int]) -> tuple[int, ...]:
@@ -61,7 +61,7 @@ def md_lrpe_angles(
     turns by one radian per token and the slowest by about ``1 / base``.
     """
     shape = _check_grid(grid_shape)
-    head_dim = check_positive_int("head_dim", head_dim)
+    head_dim = check_int("head_dim", head_dim, 1)
     if head_dim < len(shape):
         raise ValueError(f"head_dim ({head_dim}) must be at least the number of grid axes ({len(shape)})")
     base = check_base("base", base)
@@ -86,7 +86,7 @@ class MDTPE(nn.Module):
 
     def __init__(self, dim: int, num_heads: int, ndim: int = 2, init_decay: float = 0.9) -> None:
         super().__init__()
-        dim, num_heads, ndim = check_positive_int("dim", dim), check_positive_int("num_heads", num_heads), check_positive_int("ndim", ndim)
+        dim, num_heads, ndim = check_int("dim", dim, 1), check_int("num_heads", num_heads, 1), check_int("ndim", ndim, 1)
         if dim % num_heads:
             raise ValueError(f"dim ({dim}) must be divisible by num_heads ({num_heads})")
         if not 0 < check_positive_float("init_decay", init_decay) < 1:

@@ -6,11 +6,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..distributed.sequence_parallel import gather_sequence
-from ..ops.validation import check_bool
+from ..ops.validation import check_bool, check_int
 from .base import check_mixer_call, empty_output
 from .cache import MixerCache, cache_signature
 from .registry import register_mixer
-from .validation import check_fraction, check_positive_int
+from .validation import check_fraction
 
 
 @register_mixer("attention")
@@ -33,7 +33,7 @@ class SoftmaxAttention(nn.Module):
         self, dim: int, num_heads: int = 4, *, bidirectional: bool = False, dropout: float = 0.0, qkv_bias: bool = False
     ) -> None:
         super().__init__()
-        dim, num_heads = check_positive_int("dim", dim), check_positive_int("num_heads", num_heads)
+        dim, num_heads = check_int("dim", dim, 1), check_int("num_heads", num_heads, 1)
         if dim % num_heads:
             raise ValueError(f"dim ({dim}) must be a positive multiple of num_heads ({num_heads})")
         self.dim, self.num_heads, self.bidirectional = dim, num_heads, check_bool("bidirectional", bidirectional)

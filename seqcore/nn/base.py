@@ -17,7 +17,8 @@ from ..distributed.sequence_parallel import SequenceParallelOps, previous_tail, 
 from ..ops import validation as V
 from .cache import MixerCache, cache_signature
 from .conv import ShortConvolution
-from .validation import check_fraction, check_positive_float, check_positive_int
+from .validation import check_fraction, check_positive_float
+from ..ops.validation import check_int
 
 
 class MixerLike(Protocol):
@@ -125,14 +126,14 @@ class RecurrentMixer(nn.Module):
         backend: str = "auto",
     ) -> None:
         super().__init__()
-        dim, num_heads = check_positive_int("dim", dim), check_positive_int("num_heads", num_heads)
+        dim, num_heads = check_int("dim", dim, 1), check_int("num_heads", num_heads, 1)
         if value_dim % num_heads:
             raise ValueError(f"value channels ({value_dim}) must be divisible by num_heads ({num_heads})")
         if backend not in ops.BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(ops.BACKENDS)}, got {backend!r}")
         self.dim, self.num_heads, self.value_dim = dim, num_heads, value_dim
         self.bidirectional, self.backend = V.check_bool("bidirectional", bidirectional), backend
-        self.conv_size = check_positive_int("conv_size", conv_size)
+        self.conv_size = check_int("conv_size", conv_size, 1)
         self.convs = nn.ModuleDict({name: ShortConvolution(ch, conv_size) for name, ch in conv_channels.items()})
         self.merge = nn.Linear(2 * value_dim, value_dim, bias=False) if bidirectional else None
         norm_eps = check_positive_float("norm_eps", norm_eps)

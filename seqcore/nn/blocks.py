@@ -11,7 +11,8 @@ from torch import Tensor, nn
 from ..ops import validation as V
 from .cache import MixerCache
 from .registry import build_mixer
-from .validation import check_fraction, check_positive_float, check_positive_int
+from .validation import check_fraction, check_positive_float
+from ..ops.validation import check_int
 
 
 class MLP(nn.Module):
@@ -19,7 +20,7 @@ class MLP(nn.Module):
 
     def __init__(self, dim: int, hidden: int, dropout: float = 0.0) -> None:
         super().__init__()
-        dim, hidden = check_positive_int("dim", dim), check_positive_int("hidden", hidden)
+        dim, hidden = check_int("dim", dim, 1), check_int("hidden", hidden, 1)
         self.fc1, self.fc2 = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
         self.drop = nn.Dropout(check_fraction("dropout", dropout))
 
@@ -32,7 +33,7 @@ class GLU(nn.Module):
 
     def __init__(self, dim: int, hidden: int, dropout: float = 0.0) -> None:
         super().__init__()
-        dim, hidden = check_positive_int("dim", dim), check_positive_int("hidden", hidden)
+        dim, hidden = check_int("dim", dim, 1), check_int("hidden", hidden, 1)
         self.fc1, self.fc2 = nn.Linear(dim, 2 * hidden, bias=False), nn.Linear(hidden, dim, bias=False)
         self.drop = nn.Dropout(check_fraction("dropout", dropout))
 
@@ -89,7 +90,7 @@ class SeqBlock(nn.Module):
         mixer_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        dim = check_positive_int("dim", dim)
+        dim = check_int("dim", dim, 1)
         norm_eps = check_positive_float("norm_eps", norm_eps)
         ffn_ratio = check_positive_float("ffn_ratio", ffn_ratio)
         if mixer_kwargs is not None and not isinstance(mixer_kwargs, Mapping):
@@ -144,7 +145,7 @@ class SeqEncoder(nn.Module):
         **block_kwargs: Any,
     ) -> None:
         super().__init__()
-        depth = check_positive_int("depth", depth)
+        depth = check_int("depth", depth, 1)
         check_fraction("drop_path", drop_path)
         rates = torch.linspace(0, drop_path, depth).tolist()
         self.blocks = nn.ModuleList(
@@ -184,8 +185,8 @@ class SeqLM(nn.Module):
         self, vocab_size: int, dim: int, depth: int, mixer: str = "gla", num_heads: int = 4, *, tie_weights: bool = True, **encoder_kwargs: Any
     ) -> None:
         super().__init__()
-        self.vocab_size = vocab_size = check_positive_int("vocab_size", vocab_size)
-        self.embed = nn.Embedding(vocab_size, check_positive_int("dim", dim))
+        self.vocab_size = vocab_size = check_int("vocab_size", vocab_size, 1)
+        self.embed = nn.Embedding(vocab_size, check_int("dim", dim, 1))
         self.encoder = SeqEncoder(dim, depth, mixer, num_heads, **encoder_kwargs)
         self.head = nn.Linear(dim, vocab_size, bias=False)
         if V.check_bool("tie_weights", tie_weights):

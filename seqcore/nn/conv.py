@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..ops import validation as V
-from .validation import check_positive_int
+from ..ops.validation import check_int
 
 
 def positions_in_sequence(cu_seqlens: Tensor, total: int) -> Tensor:
@@ -28,8 +28,8 @@ class ShortConvolution(nn.Module):
         super().__init__()
         if activation not in ("silu", None):
             raise ValueError(f"activation must be 'silu' or None, got {activation!r}")
-        self.channels, self.activation = check_positive_int("channels", channels), activation
-        self.kernel_size = check_positive_int("kernel_size", kernel_size)
+        self.channels, self.activation = check_int("channels", channels, 1), activation
+        self.kernel_size = check_int("kernel_size", kernel_size, 1)
         self.weight = nn.Parameter(torch.empty(channels, kernel_size))
         self.bias = nn.Parameter(torch.zeros(channels))
         self.reset_parameters()

@@ -6,7 +6,8 @@ from torch import Tensor, nn
 
 from .linear_attn import QKVMixer
 from .registry import register_mixer
-from .validation import check_positive_float, check_positive_int
+from .validation import check_positive_float
+from ..ops.validation import check_int
 
 
 @register_mixer("gla")
@@ -33,7 +34,7 @@ class GatedLinearAttention(QKVMixer):
     ) -> None:
         super().__init__(dim, num_heads, expand_k=expand_k, expand_v=expand_v, use_short_conv=use_short_conv, **kwargs)
         self.gate_logit_normalizer = check_positive_float("gate_logit_normalizer", gate_logit_normalizer)
-        self.gate_proj_in = nn.Linear(dim, check_positive_int("gate_low_rank", gate_low_rank), bias=False)
+        self.gate_proj_in = nn.Linear(dim, check_int("gate_low_rank", gate_low_rank, 1), bias=False)
         self.gate_proj_out = nn.Linear(gate_low_rank, self.key_dim, bias=True)
 
     def project(self, x: Tensor) -> dict[str, Tensor]:

@@ -29,7 +29,8 @@ from .base import check_mixer_call, empty_output
 from .cache import MixerCache, cache_signature
 from .linear_attn import head_dims
 from .registry import register_mixer
-from .validation import check_fraction, check_positive_float, check_positive_int
+from .validation import check_fraction, check_positive_float
+from ..ops.validation import check_int
 
 
 def rotate(x: Tensor, angles: Tensor | None) -> Tensor:
@@ -88,7 +89,7 @@ class LightNetAttention(nn.Module):
         backend: str = "auto",
     ) -> None:
         super().__init__()
-        gate_low_rank = check_positive_int("gate_low_rank", gate_low_rank)
+        gate_low_rank = check_int("gate_low_rank", gate_low_rank, 1)
         self.key_dim = head_dims(dim, num_heads, expand_k, "key", "expand_k")
         self.value_dim = head_dims(dim, num_heads, 1.0, "value", "dim")
         self.dim, self.num_heads = dim, num_heads

@@ -4,10 +4,10 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..ops.validation import check_bool
+from ..ops.validation import check_bool, check_int
 from .base import RecurrentMixer
 from .registry import register_mixer
-from .validation import check_positive_float, check_positive_int
+from .validation import check_positive_float
 
 FEATURE_MAPS = {
     "identity": lambda x: x,
@@ -20,7 +20,7 @@ FEATURE_MAPS = {
 def head_dims(dim: int, num_heads: int, expand: float, what: str, option: str) -> int:
     """Total channels ``int(dim * expand)``, checked to split evenly over the heads (``option``: the argument
     that holds ``expand``)."""
-    dim, num_heads = check_positive_int("dim", dim), check_positive_int("num_heads", num_heads)
+    dim, num_heads = check_int("dim", dim, 1), check_int("num_heads", num_heads, 1)
     channels = int(dim * check_positive_float(option, expand))
     if channels <= 0 or channels % num_heads:
         raise ValueError(f"{what} channels int(dim * expand) = {channels} must be a positive multiple of num_heads={num_heads}")

@@ -5,12 +5,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..ops.validation import check_bool
+from ..ops.validation import check_bool, check_int
 from .base import RecurrentMixer
 from .deltanet import init_mamba_decay
 from .linear_attn import head_dims
 from .registry import register_mixer
-from .validation import check_positive_int
 
 
 @register_mixer("mamba2")
@@ -37,7 +36,7 @@ class Mamba2(RecurrentMixer):
         **kwargs,
     ) -> None:
         inner = head_dims(dim, num_heads, expand, "inner", "expand")
-        state_size = check_positive_int("state_size", state_size)
+        state_size = check_int("state_size", state_size, 1)
         convs = {"x": inner, "B": state_size, "C": state_size} if check_bool("use_short_conv", use_short_conv) else {}
         super().__init__(dim, num_heads, inner, convs, **kwargs)
         self.inner, self.state_size = inner, state_size

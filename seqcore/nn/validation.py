@@ -9,13 +9,6 @@ from __future__ import annotations
 import math
 import numbers
 
-from ..ops.validation import check_int
-
-
-def check_positive_int(name: str, value: object) -> int:
-    """An integer ``>= 1``: :func:`seqcore.ops.validation.check_int`, the one integer check, with ``minimum=1``."""
-    return check_int(name, value, 1)
-
 
 def _real(name: str, value: object, expected: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
