@@ -5,32 +5,21 @@ front of ``sys.meta_path`` that refuses it, as for a module that is not installe
 """
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from child import json_from_child
 from seqcore.extras import DIST, EXTRAS, MissingExtraError, install_command, missing_modules, require_extra
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAINS = ("vision", "graphs", "timeseries", "pointcloud")
 
 
-def _child(code: str) -> dict:
-    """Run ``code`` in a fresh interpreter at the repository root; it prints one JSON object, returned here."""
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def test_each_missing_module_is_named_with_its_extra() -> None:
     # One child for every (domain, module) pair: a failed import leaves the domain out of sys.modules, so the next
     # pair imports it afresh, and torch is imported once.
-    seen = _child(f"""
+    seen = json_from_child(f"""
         import importlib, json, sys
         import seqcore.extras as extras
         seen = {{}}
@@ -59,7 +48,7 @@ def test_each_missing_module_is_named_with_its_extra() -> None:
 
 def test_a_module_refused_by_a_finder_and_several_missing() -> None:
     # A finder that raises for the name stands for a module that is not installed at all.
-    got = _child("""
+    got = json_from_child("""
         import json, sys
 
         class Absent:
@@ -80,7 +69,7 @@ def test_a_module_refused_by_a_finder_and_several_missing() -> None:
 
 
 def test_every_domain_imports_with_its_extra_installed() -> None:
-    got = _child(f"""
+    got = json_from_child(f"""
         import json
         for domain in {DOMAINS!r}:
             __import__(domain)
@@ -91,7 +80,7 @@ def test_every_domain_imports_with_its_extra_installed() -> None:
 
 def test_the_plot_hint_names_the_examples_extra() -> None:
     # matplotlib is in the examples extra, not in pointcloud's: the package imports without it, the plot says so.
-    got = _child("""
+    got = json_from_child("""
         import json, sys
         sys.modules["matplotlib"] = None
         import pointcloud
@@ -132,7 +121,7 @@ def test_example_scripts_name_the_examples_extra() -> None:
     # Each script that imports matplotlib or tqdm at the top checks the extra first, so a user who installed only
     # a domain's extra is told which one to add instead of reading a bare ModuleNotFoundError.
     assert len(EXAMPLE_SCRIPTS) >= 8, EXAMPLE_SCRIPTS
-    seen = _child(f"""
+    seen = json_from_child(f"""
         import json, runpy, sys
         seen = {{}}
         sys.modules["matplotlib"] = None

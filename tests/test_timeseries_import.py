@@ -7,13 +7,7 @@ process has imported everything already.
 """
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from child import json_from_child
 
 # Loaded by the package but not needed to import the dynamics models: each one is imported on first use.
 DEFERRED = ("timeseries.autotimes", "timeseries.arnet", "seqcore.nn", "transformers", "numba")
@@ -28,16 +22,8 @@ PRELOADED = ("torch", "sklearn.base")
 BUDGET_S = 1.0
 
 
-def _child(code: str) -> dict:
-    """Run ``code`` in a fresh interpreter at the repository root; it prints one JSON object, returned here."""
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def test_dynamics_does_not_import_autotimes_or_seqcore_nn() -> None:
-    loaded = _child(f"""
+    loaded = json_from_child(f"""
         import json, sys
         import timeseries.dynamics
         print(json.dumps([name for name in {DEFERRED!r} if name in sys.modules]))
@@ -49,7 +35,7 @@ def test_dynamics_import_time_beyond_torch_and_sklearn() -> None:
     # Best of three: the machine is shared, and a slow run says more about the neighbours than about the imports.
     seconds = []
     for _ in range(3):
-        seconds.append(_child(f"""
+        seconds.append(json_from_child(f"""
             import importlib, json, time
             for name in {PRELOADED!r}:
                 importlib.import_module(name)
@@ -61,7 +47,7 @@ def test_dynamics_import_time_beyond_torch_and_sklearn() -> None:
 
 
 def test_lazy_exports_still_work() -> None:
-    got = _child("""
+    got = json_from_child("""
         import json, sys
         import timeseries
         before = "timeseries.autotimes" in sys.modules
